@@ -1,0 +1,333 @@
+"""The Xen driver: answers each question from the cheapest channel that can answer it correctly.
+
+Channel order (DESIGN §2-3): ids, UUIDs, state, memory, vcpus and cpu time come from the
+hypervisor domain table (one read, no daemon); names come from xenstore (a read, or the
+watch-validated cache after one round trip for bulk calls); XenD is asked only for inactive
+domains, configs and lifecycle operations. Every answer is true at some instant during the call:
+a cached id<->UUID binding is used only after the table record of that id shows the same handle,
+and a name read between two table reads that agree is the name of that domain.
+
+Without a domain table (XenD-only URIs, or ``xen:///`` where no hypercall channel exists here)
+the driver asks XenD, with one bulk ``?detail=1`` request for lists and stats; with
+``max_staleness`` it may answer from a snapshot no older than that.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid as _uuid
+
+from ..errors import (LibvirtError, NoConnectError, NoDomainError, XenstoreError)
+from ..protocol import domtable as dt
+from ..protocol import sxp
+from ..protocol.xenstore import XsNoEntError
+from ..transport.hypervisor import DomainTableReader
+from ..transport.xend import XendClient
+from ..transport.xenstore import XenstoreClient
+from ..uri import Target
+from ..registry import Registry
+from .records import Facts, facts_from_info, facts_from_record, map_xend_error, record_uuid
+
+__all__ = ["XenDriver"]
+
+WATCHES = (("/local/domain", "xvirt-names"), ("@introduceDomain", "xvirt-intro"),
+           ("@releaseDomain", "xvirt-release"))
+
+
+def _no_domain(what: str) -> NoDomainError:
+    return NoDomainError(f"Domain not found: {what}")
+
+
+class XenDriver:
+    def __init__(self, target: Target, *, max_staleness: float | None = None) -> None:
+        self.target = target
+        self.max_staleness = max_staleness
+        self.xend = XendClient(target.xend)
+        self.hv: DomainTableReader | None = DomainTableReader(target.domtable) if target.domtable else None
+        self.xs: XenstoreClient | None = XenstoreClient(target.xenstore) if (target.xenstore and self.hv) else None
+        self.registry = Registry()
+        self._lock = threading.RLock()
+        self._watching = False
+        self._snap: tuple[float, str, list] | None = None
+
+    def close(self) -> None:
+        if self.xs is not None:
+            self.xs.close()
+        if self.hv is not None:
+            self.hv.close()
+
+    # -- counts ---------------------------------------------------------------------------------
+    def request_counts(self) -> dict:
+        xend = self.xend.counts()
+        xs = self.xs.counts() if self.xs is not None else {}
+        return {"xend": xend, "xenstore": xs, "hypervisor": self.hv.reads if self.hv else 0,
+                "xend_total": sum(xend.values()), "xenstore_total": sum(xs.values())}
+
+    # -- XenD helpers ---------------------------------------------------------------------------
+    def xend_get(self, path: str, **query):
+        return self.xend.get(path, **query)
+
+    def xend_records(self, state: str = "running") -> list:
+        """All records in one request (``?detail=1``), or a snapshot within ``max_staleness``."""
+        now = time.monotonic()
+        if self.max_staleness is not None and self._snap and self._snap[1] == state \
+                and now - self._snap[0] <= self.max_staleness:
+            return self._snap[2]
+        query = {"detail": "1"} if state == "running" else {"detail": "1", "state": state}
+        value = self.xend.get("/xend/domain", **query)
+        records = [r for r in (value or []) if isinstance(r, list) and r[:1] == ["domain"]]
+        if self.max_staleness is not None:
+            self._snap = (now, state, records)
+        return records
+
+    def xend_record(self, ref: str):
+        """``GET /xend/domain/<ref>``: the record, or None for 404."""
+        try:
+            rec = self.xend.get(f"/xend/domain/{ref}")
+        except NoDomainError:
+            return None
+        return rec if isinstance(rec, list) and rec[:1] == ["domain"] else None
+
+    def _xend_facts_by_uuid(self, uuid: str) -> Facts | None:
+        if self.max_staleness is not None and self._snap:
+            for rec in self._snap[2]:
+                if record_uuid(rec) == uuid and time.monotonic() - self._snap[0] <= self.max_staleness:
+                    return facts_from_record(rec)
+        rec = self.xend_record(uuid)
+        if rec is None or record_uuid(rec) != uuid:
+            return None
+        return facts_from_record(rec)
+
+    # -- hypervisor helpers ---------------------------------------------------------------------
+    def _current(self, uuid: str) -> dt.DomainInfo | None:
+        """The live table record of ``uuid`` now: the cached binding checked, else one scan."""
+        handle = _uuid.UUID(uuid).bytes
+        hint = self.registry.id_hint(uuid)
+        if hint is not None:
+            info = self.hv.info(hint)
+            if info is not None and info.handle == handle and not info.flags & dt.DYING:
+                return info
+        info = self.hv.find_handle(handle)
+        if info is None:
+            self.registry.unbind(uuid)
+            return None
+        self.registry.bind(uuid, info.domid)
+        return info
+
+    # -- names ------------------------------------------------------------------------------------
+    def _ensure_watches(self) -> None:
+        if not self._watching:
+            for path, token in WATCHES:
+                self.xs.watch(path, token)
+            self._watching = True
+
+    def _apply_events(self) -> None:
+        for path, _token in self.xs.events():
+            self.registry.apply_event(path)
+
+    def _read_name(self, domid: int) -> str | None:
+        try:
+            raw = self.xs.read(f"/local/domain/{domid}/name")
+        except XsNoEntError:
+            return None
+        return raw.decode("utf-8", "replace")
+
+    def name_of_running(self, info: dt.DomainInfo) -> str | None:
+        """Name of the domain of ``info`` now; None if it is no longer running under that id."""
+        uuid = info.uuid
+        try:
+            with self._lock:
+                name = self._read_name(info.domid)
+                if self._watching:
+                    self._apply_events()
+                again = self.hv.info(info.domid)
+                if name is not None and again is not None and again.handle == info.handle:
+                    if self._watching:
+                        self.registry.store_name(info.domid, uuid, name)
+                    return name
+        except XenstoreError:
+            pass  # xenstore down: XenD still knows
+        facts = self._xend_facts_by_uuid(uuid)
+        return facts.name if facts is not None else None
+
+    def names_bulk(self, infos: list[dt.DomainInfo]) -> dict[str, str]:
+        """Names of many running domains: one round trip validates the cache, reads fill gaps."""
+        out: dict[str, str] = {}
+        try:
+            with self._lock:
+                self._ensure_watches()
+                self.xs.sync()
+                self._apply_events()
+                missing = []
+                for info in infos:
+                    name = self.registry.cached_name(info.domid, info.uuid)
+                    if name is None:
+                        missing.append(info)
+                    else:
+                        out[info.uuid] = name
+                for info in missing:
+                    name = self._read_name(info.domid)
+                    self._apply_events()
+                    if name is not None:
+                        self.registry.store_name(info.domid, info.uuid, name)
+                        out[info.uuid] = name
+        except XenstoreError:
+            pass
+        for info in infos:  # vanished mid-call, or xenstore down: ask XenD (rare)
+            if info.uuid not in out and not info.flags & dt.DYING:
+                facts = self._xend_facts_by_uuid(info.uuid)
+                if facts is not None and facts.name:
+                    out[info.uuid] = facts.name
+        return out
+
+    # -- questions ---------------------------------------------------------------------------------
+    def list_ids(self) -> list[int]:
+        if self.hv is not None:
+            return self.hv.list_ids()
+        return sorted(f.id for f in map(facts_from_record, self.xend_records()) if f.id >= 0)
+
+    def running_snapshot(self) -> list[dt.DomainInfo]:
+        infos = self.hv.snapshot()
+        self.registry.full_snapshot([(i.domid, i.uuid) for i in infos if not i.flags & dt.DYING])
+        return infos
+
+    def lookup_id(self, domid: int) -> str:
+        if self.hv is not None:
+            info = self.hv.info(domid)
+            if info is None:
+                raise _no_domain(f"no domain with matching id {domid}")
+            self.registry.bind(info.uuid, domid)
+            return info.uuid
+        rec = self.xend_record(str(domid))
+        if rec is None or facts_from_record(rec).id != domid:  # a domain named "<id>" shadows ids
+            for rec in self.xend_records():
+                if facts_from_record(rec).id == domid:
+                    break
+            else:
+                raise _no_domain(f"no domain with matching id {domid}")
+        return facts_from_record(rec).uuid
+
+    def lookup_name(self, name: str) -> str:
+        if self.hv is not None and self.xs is not None:
+            try:
+                found = self._lookup_running_name(name)
+            except XenstoreError:
+                found = None
+            if found is not None:
+                return found
+        rec = self.xend_record(name)
+        if rec is None:
+            raise _no_domain(f"no domain with matching name '{name}'")
+        facts = facts_from_record(rec)
+        if facts.name != name:
+            raise _no_domain(f"no domain with matching name '{name}'")
+        if facts.id >= 0 and self.hv is not None:
+            self.registry.bind(facts.uuid, facts.id)
+        return facts.uuid
+
+    def _lookup_running_name(self, name: str) -> str | None:
+        with self._lock:
+            self._ensure_watches()
+            self.xs.sync()
+            self._apply_events()
+            if not self.registry.names_complete:
+                infos = [i for i in self.running_snapshot() if not i.flags & dt.DYING]
+                self.names_bulk(infos)
+                self.registry.mark_names_complete([i.domid for i in infos])
+            hit = self.registry.name_lookup(name)
+            if hit is None:
+                return None
+            domid, uuid = hit
+            info = self.hv.info(domid)
+            if info is None or info.uuid != uuid:
+                return None
+            self.registry.bind(uuid, domid)
+            return uuid
+
+    def lookup_uuid(self, uuid: str) -> str:
+        if self.hv is not None and self._current(uuid) is not None:
+            return uuid
+        if self._xend_facts_by_uuid(uuid) is None:
+            raise _no_domain(f"no domain with matching uuid '{uuid}'")
+        return uuid
+
+    def facts(self, uuid: str, *, with_name: bool = False) -> Facts:
+        """Everything about ``uuid`` now; NoDomainError if XenD no longer knows it either."""
+        if self.hv is not None:
+            info = self._current(uuid)
+            if info is not None:
+                name = self.name_of_running(info) if with_name else None
+                return facts_from_info(info, name)
+        facts = self._xend_facts_by_uuid(uuid)
+        if facts is None:
+            raise _no_domain(f"no domain with matching uuid '{uuid}'")
+        if self.hv is not None and facts.id >= 0:
+            # XenD still shows an id the table no longer has: the domain is between instances
+            info = self._current(uuid)
+            if info is not None:
+                return facts_from_info(info, facts.name)
+        return facts
+
+    def current_id(self, uuid: str) -> int:
+        if self.hv is not None:
+            info = self._current(uuid)
+            if info is not None:
+                return info.domid
+        return self.facts(uuid).id
+
+    def name(self, uuid: str) -> str:
+        facts = self.facts(uuid, with_name=True)
+        if facts.name is None:
+            raise _no_domain(f"no domain with matching uuid '{uuid}'")
+        return facts.name
+
+    def is_persistent(self, uuid: str) -> bool:
+        rec = self.xend_record(uuid)
+        if rec is None:
+            raise _no_domain(f"no domain with matching uuid '{uuid}'")
+        managed = sxp.child_value(rec, "managed")
+        return True if managed is None else managed == "1"  # libvirt: known to XenD 3.0.4 = managed
+
+    def defined_records(self) -> list:
+        return self.xend_records("halted")
+
+    def defined_names(self) -> list[str]:
+        value = self.xend.get("/xend/domain", state="halted")
+        return sorted(v for v in (value or []) if isinstance(v, str))
+
+    def all_facts(self, *, active: bool, inactive: bool, names: bool = True) -> list[Facts]:
+        out: list[Facts] = []
+        if active:
+            if self.hv is not None:
+                infos = self.running_snapshot()
+                named = self.names_bulk(infos) if names else {}
+                out += [facts_from_info(i, named.get(i.uuid)) for i in infos
+                        if not (names and i.uuid not in named)]
+            else:
+                out += [f for f in map(facts_from_record, self.xend_records()) if f.id >= 0]
+        if inactive:
+            out += [f for f in map(facts_from_record, self.defined_records()) if f.id < 0]
+        return out
+
+    # -- operations -----------------------------------------------------------------------------
+    def op(self, uuid: str, op: str, what: str, **params) -> None:
+        try:
+            self.xend.post(f"/xend/domain/{uuid}", op, **params)
+        except NoDomainError:
+            raise _no_domain(f"no domain with matching uuid '{uuid}'") from None
+        except NoConnectError as e:
+            raise NoConnectError(f"{what}: XenD is unreachable: {e.message}") from None
+        except LibvirtError as e:
+            raise map_xend_error(e, what) from None
+
+    def dir_op(self, op: str, what: str, **params):
+        try:
+            return self.xend.post("/xend/domain/", op, **params)
+        except NoConnectError as e:
+            raise NoConnectError(f"{what}: XenD is unreachable: {e.message}") from None
+        except LibvirtError as e:
+            raise map_xend_error(e, what) from None
+
+    def node(self) -> list:
+        return self.xend.get("/xend/node/")

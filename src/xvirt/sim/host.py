@@ -1,0 +1,554 @@
+"""The simulated Xen host's model: domains, the id rover and every lifecycle operation XenD offers.
+
+Theory of operation
+-------------------
+``Host`` owns every ``SimDomain`` (keyed by UUID) and is the single writer of the two cheap
+channels: the xenstore tree (nodes xend writes, reference §4.2) and the hypervisor domain table.
+All changes happen under one lock. Order matters for clients that combine the channels: a new
+domain's xenstore nodes are written before its table record appears, and on destroy the record
+turns ``dying`` before its nodes go, so a client that sees a live id in the table finds its name.
+
+Xen semantics (reference §5): ids come from a rover over 1..0x7FEF that wraps and skips ids still
+in use (dying domains included); pause and rename keep the id; reboot, restore and restart give a
+new id with the same name and UUID; save renames the domain ``migrating-<name>`` while it saves and
+then destroys it; shutdown is asynchronous (the guest reacts after ``guest_delay``) and then the
+``on_poweroff``/``on_reboot``/``on_crash`` action applies; a destroyed domain stays in the table as
+``dying`` for ``dying_delay`` (XenD forgets it at once). Managed (defined) configs are persisted.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid as _uuid
+from dataclasses import dataclass
+
+from ..protocol import domtable as dt
+from ..protocol import sxp
+from .simdomain import NAME_RE, ConfigError, SimDomain, normalise_uuid
+from .store import ConfigStore, PathRefused, SaveArea
+from .scheduler import Scheduler
+
+__all__ = ["Host", "HostSettings", "XendOpError", "DOMID_MAX"]
+
+DOMID_MAX = 0x7FEF
+REASONS = {"poweroff": 0, "halt": 0, "reboot": 1, "suspend": 2, "crash": 3}
+
+
+class XendOpError(Exception):
+    """A failure XenD reports as ``(xend.err '<message>')``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class HostSettings:
+    name: str = "default"
+    host_cpus: int = 8
+    total_memory: int = 65536      # MiB
+    cpu_mhz: int = 2400
+    first_domid: int = 1
+    guest_delay: float = 0.05      # seconds a guest takes to react to control/shutdown
+    dying_delay: float = 0.02      # seconds a destroyed domain stays dying in the table
+    save_delay: float = 0.01       # seconds a save takes (the domain is migrating-<name> meanwhile)
+
+
+class Host:
+    def __init__(self, settings: HostSettings, *, tree, table, store: ConfigStore,
+                 save_area: SaveArea, log=None) -> None:
+        self.settings = settings
+        self.tree = tree
+        self.table = table
+        self.store = store
+        self.saves = save_area
+        self.lock = threading.RLock()
+        self.log = log or (lambda msg: None)
+        self._by_uuid: dict[str, SimDomain] = {}
+        self._by_domid: dict[int, SimDomain] = {}
+        self._ghosts: set[int] = set()          # ids of dying domains (still in the table)
+        self._rover = max(0, min(settings.first_domid, DOMID_MAX + 1) - 1)
+        self.scheduler = Scheduler(on_error=lambda e: self.log(f"event failed: {e!r}"))
+        self.boot_errors: list[str] = []
+        self._make_dom0()
+
+    # -- set-up -------------------------------------------------------------------------------
+    def _make_dom0(self) -> None:
+        s = self.settings
+        cfg = ["domain", ["name", "Domain-0"], ["uuid", "00000000-0000-0000-0000-000000000000"],
+               ["memory", "2048"], ["maxmem", "2048"], ["vcpus", str(s.host_cpus)],
+               ["on_poweroff", "destroy"], ["on_reboot", "restart"], ["on_crash", "restart"]]
+        dom0 = SimDomain.from_config(cfg, managed=False)
+        dom0.activity = 150
+        dom0.blocked = False
+        with self.lock:
+            self._by_uuid[dom0.uuid] = dom0
+            self._launch(dom0, domid=0)
+
+    def load_managed(self) -> int:
+        configs, bad = self.store.load_all()
+        self.boot_errors += [f"unreadable managed config {name}" for name in bad]
+        with self.lock:
+            for cfg in configs:
+                try:
+                    dom = SimDomain.from_config(cfg, managed=True)
+                except ConfigError as e:
+                    self.boot_errors.append(f"invalid managed config: {e}")
+                    continue
+                if dom.uuid in self._by_uuid or self._name_owner(dom.name):
+                    self.boot_errors.append(f"duplicate managed domain {dom.name} {dom.uuid}")
+                    continue
+                self._by_uuid[dom.uuid] = dom
+        return len(configs)
+
+    def close(self) -> None:
+        self.scheduler.stop()
+
+    # -- internal helpers (call with the lock held) -------------------------------------------
+    def _name_owner(self, name: str) -> SimDomain | None:
+        for d in self._by_uuid.values():
+            if d.name == name:
+                return d
+        return None
+
+    def _check_name_free(self, name: str, uuid: str) -> None:
+        owner = self._name_owner(name)
+        if owner is not None and owner.uuid != uuid:
+            where = f"domain {owner.domid}" if owner.running else "an inactive domain"
+            raise XendOpError(f"VM name '{name}' already in use by {where}")
+
+    def _allocate_domid(self) -> int:
+        used = self._by_domid.keys() | self._ghosts
+        for _ in range(DOMID_MAX + 1):
+            self._rover = self._rover + 1 if self._rover < DOMID_MAX else 1
+            if self._rover not in used:
+                return self._rover
+        raise XendOpError("Error creating domain: out of domain ids (ENOMEM)")
+
+    def _publish(self, dom: SimDomain) -> None:
+        self.table.upsert(dom.domid, **dom.table_fields())
+
+    def _launch(self, dom: SimDomain, *, domid: int | None = None, paused: bool = False) -> None:
+        """Give ``dom`` an id and bring it up: xenstore nodes first, then the table record."""
+        dom.domid = self._allocate_domid() if domid is None else domid
+        dom.paused, dom.dying, dom.saving, dom.shutdown_code = paused, False, False, None
+        dom.cpu_ns, dom.cpu_stamp = 0, time.monotonic_ns()
+        dom.start_time = time.time()
+        self._by_domid[dom.domid] = dom
+        with self.tree.batch():
+            for path, value in dom.xenstore_nodes():
+                self.tree.write(path, value.encode())
+        self.tree.fire_special("@introduceDomain")
+        self._publish(dom)
+
+    def _teardown(self, dom: SimDomain, *, dying: bool = True) -> None:
+        """Take a running instance down: the record turns dying, nodes go, then the record."""
+        domid = dom.domid
+        if domid is None:
+            return
+        dom.fold_cpu()
+        dom.dying = True
+        self._publish(dom)
+        del self._by_domid[domid]
+        with self.tree.batch():
+            for path in (f"/local/domain/{domid}", f"/vm/{dom.uuid}"):
+                if self.tree.exists(path):
+                    self.tree.rm(path)
+            for kind in ("vbd", "tap", "vif"):
+                path = f"/local/domain/0/backend/{kind}/{domid}"
+                if self.tree.exists(path):
+                    self.tree.rm(path)
+        self.tree.fire_special("@releaseDomain")
+        dom.domid, dom.dying, dom.paused, dom.shutdown_code = None, False, False, None
+        if dying and self.settings.dying_delay > 0:
+            self._ghosts.add(domid)
+            self.scheduler.call_later(self.settings.dying_delay, lambda: self._free_ghost(domid))
+        else:
+            self.table.remove(domid)
+        if not dom.managed:
+            self._by_uuid.pop(dom.uuid, None)
+
+    def _free_ghost(self, domid: int) -> None:
+        with self.lock:
+            if domid in self._ghosts and domid not in self._by_domid:
+                self._ghosts.discard(domid)
+                self.table.remove(domid)
+
+    def _running(self, dom: SimDomain) -> SimDomain:
+        if not dom.running or dom.dying:
+            raise XendOpError("Domain is not running")
+        return dom
+
+    def _persist(self, dom: SimDomain) -> None:
+        if dom.managed:
+            dom.sync_config()
+            self.store.save(dom.uuid, dom.config)
+
+    def _new_domain(self, config: list, *, managed: bool) -> SimDomain:
+        try:
+            return SimDomain.from_config(config, managed=managed)
+        except ConfigError as e:
+            raise XendOpError(str(e)) from None
+
+    # -- read side ----------------------------------------------------------------------------
+    def node_sxpr(self) -> list:
+        s = self.settings
+        with self.lock:
+            used = sum(d.memory for d in self._by_domid.values())
+        cores = max(1, s.host_cpus // 2)
+        return ["node", ["system", "Linux"], ["host", f"xensim-{s.name}"], ["release", "2.6.18-xen"],
+                ["version", "#1 SMP Tue Dec 19 2006"], ["machine", "x86_64"],
+                ["nr_cpus", str(s.host_cpus)], ["nr_nodes", "1"], ["sockets_per_node", "1"],
+                ["cores_per_socket", str(cores)], ["threads_per_core", str(max(1, s.host_cpus // cores))],
+                ["cpu_mhz", str(s.cpu_mhz)], ["hw_caps", "bfebfbff:20100800:00000000:00000140:0000e3bd"],
+                ["total_memory", str(s.total_memory)], ["free_memory", str(max(0, s.total_memory - used))],
+                ["xen_major", "3"], ["xen_minor", "0"], ["xen_extra", ".4-1"],
+                ["xen_caps", "xen-3.0-x86_64 xen-3.0-x86_32p hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64"],
+                ["xen_pagesize", "4096"], ["platform_params", "virt_start=0xffff800000000000"],
+                ["xen_changeset", "unavailable"], ["cc_compiler", "gcc version 4.1.2"],
+                ["cc_compile_by", "xvirt"], ["cc_compile_domain", "simulated"],
+                ["cc_compile_date", "Tue Dec 19 2006"], ["xend_config_format", "3"]]
+
+    def _matches(self, dom: SimDomain, state: str) -> bool:
+        ps = dom.power_state()
+        return {"all": True, "running": ps == 2, "paused": ps == 1, "halted": ps == 0,
+                "suspended": ps == 3, "shuttingdown": ps == 4, "unknown": False}.get(state, False)
+
+    def domain_names(self, state: str = "running") -> list[str]:
+        with self.lock:
+            return sorted(d.name for d in self._by_uuid.values() if self._matches(d, state))
+
+    def domain_records(self, state: str = "running") -> list[list]:
+        with self.lock:
+            doms = [d for d in self._by_uuid.values() if self._matches(d, state)]
+            doms.sort(key=lambda d: (d.domid is None, d.domid or 0, d.name))
+            return [d.sxpr() for d in doms]
+
+    def lookup(self, ref: str) -> SimDomain | None:
+        """Xen 3.0.4 ``domain_lookup``: name (running, then managed), domid, UUID."""
+        with self.lock:
+            named = [d for d in self._by_uuid.values() if d.name == ref]
+            named.sort(key=lambda d: not d.running)
+            if named:
+                return named[0]
+            if ref.isdigit():
+                dom = self._by_domid.get(int(ref))
+                if dom is not None:
+                    return dom
+            try:
+                return self._by_uuid.get(normalise_uuid(ref))
+            except ConfigError:
+                return None
+
+    def domain_sxpr(self, dom: SimDomain) -> list:
+        with self.lock:
+            return dom.sxpr()
+
+    def vcpuinfo_sxpr(self, dom: SimDomain) -> list:
+        with self.lock:
+            self._running(dom)
+            return dom.vcpuinfo(self.settings.host_cpus)
+
+    # -- domain directory ops -----------------------------------------------------------------
+    def op_create(self, config: list) -> SimDomain:
+        new = self._new_domain(config, managed=False)
+        with self.lock:
+            existing = self._by_uuid.get(new.uuid)
+            if existing is not None:
+                if existing.running:
+                    raise XendOpError(f"Error creating domain: VM name '{existing.name}' already in use by domain {existing.domid}"
+                                      if existing.name == new.name else
+                                      f"Error creating domain: domain with UUID {new.uuid} already running as '{existing.name}'")
+                if existing.name != new.name:
+                    raise XendOpError(f"Error creating domain: UUID {new.uuid} belongs to domain '{existing.name}'")
+                dom = existing  # run the defined domain with this config, as xend's create did
+                for k in ("memory", "maxmem", "vcpus", "vcpu_avail", "hvm"):
+                    setattr(dom, k, getattr(new, k))
+            else:
+                self._check_name_free(new.name, new.uuid)
+                dom = new
+                self._by_uuid[dom.uuid] = dom
+            self._launch(dom, paused=True)
+            self.log(f"create {dom.name} id {dom.domid}")
+            return dom
+
+    def op_new(self, config: list) -> SimDomain:
+        new = self._new_domain(config, managed=True)
+        with self.lock:
+            self._check_name_free(new.name, new.uuid)
+            dom = self._by_uuid.get(new.uuid)
+            if dom is None:
+                dom = new
+                self._by_uuid[dom.uuid] = dom
+            else:
+                dom.config, dom.managed = new.config, True
+                if not dom.running:
+                    for k in ("name", "memory", "maxmem", "vcpus", "vcpu_avail", "hvm",
+                              "on_poweroff", "on_reboot", "on_crash"):
+                        setattr(dom, k, getattr(new, k))
+            self._persist(dom)
+            return dom
+
+    def op_restore(self, file: str) -> SimDomain:
+        try:
+            config = self.saves.read_image(file)
+        except (PathRefused, ValueError) as e:
+            raise XendOpError(f"Restore failed: {e}") from None
+        except Exception as e:  # noqa: BLE001 - a malformed image is the client's problem
+            raise XendOpError(f"Restore failed: {e}") from None
+        new = self._new_domain(config, managed=False)
+        with self.lock:
+            dom = self._by_uuid.get(new.uuid)
+            if dom is not None and dom.running:
+                raise XendOpError(f"Restore failed: domain with UUID {new.uuid} is already running as '{dom.name}'")
+            self._check_name_free(new.name, new.uuid)
+            if dom is None:
+                dom = new
+                self._by_uuid[dom.uuid] = dom
+            else:
+                dom.name = new.name
+            self._launch(dom, paused=False)
+            self.log(f"restore {dom.name} id {dom.domid}")
+            return dom
+
+    # -- managed domain ops -------------------------------------------------------------------
+    def op_start(self, dom: SimDomain, paused: bool = False) -> None:
+        with self.lock:
+            if dom.running:
+                raise XendOpError("Domain is already running")
+            if not dom.managed or self._by_uuid.get(dom.uuid) is not dom:
+                raise XendOpError("Domain is not managed")
+            self._launch(dom, paused=paused)
+
+    def op_delete(self, dom: SimDomain) -> None:
+        with self.lock:
+            if dom.running:
+                raise XendOpError("Domain is not halted.")
+            if not dom.managed:
+                raise XendOpError("Domain is not managed")
+            self.store.delete(dom.uuid)
+            self._by_uuid.pop(dom.uuid, None)
+
+    # -- running domain ops -------------------------------------------------------------------
+    def op_pause(self, dom: SimDomain) -> None:
+        with self.lock:
+            self._running(dom)
+            if dom.is_dom0:
+                raise XendOpError("Cannot pause privileged domain 0")
+            dom.fold_cpu()
+            dom.paused = True
+            self._publish(dom)
+
+    def op_unpause(self, dom: SimDomain) -> None:
+        with self.lock:
+            self._running(dom)
+            dom.fold_cpu()
+            dom.paused = False
+            self._publish(dom)
+
+    def op_destroy(self, dom: SimDomain) -> None:
+        with self.lock:
+            self._running(dom)
+            if dom.is_dom0:
+                raise XendOpError("Cannot destroy privileged domain 0")
+            self._teardown(dom)
+
+    def op_shutdown(self, dom: SimDomain, reason: str) -> None:
+        if reason not in REASONS:
+            raise XendOpError(f"Invalid reason: {reason}")
+        with self.lock:
+            self._running(dom)
+            if dom.is_dom0:
+                raise XendOpError("Cannot shutdown privileged domain 0")
+            self.tree.write(f"/local/domain/{dom.domid}/control/shutdown", reason.encode())
+            domid = dom.domid
+        self.scheduler.call_later(self.settings.guest_delay,
+                                  lambda: self.guest_shutdown(dom, REASONS[reason], expect_domid=domid))
+
+    def guest_shutdown(self, dom: SimDomain, code: int, *, expect_domid: int | None = None) -> bool:
+        """The guest shuts itself down with ``code`` (0 poweroff, 1 reboot, 2 suspend, 3 crash)."""
+        with self.lock:
+            if not dom.running or dom.dying or dom.is_dom0 or dom.shutdown_code is not None:
+                return False
+            if expect_domid is not None and dom.domid != expect_domid:
+                return False
+            dom.fold_cpu()
+            dom.shutdown_code = code
+            self._publish(dom)
+            self.tree.fire_special("@releaseDomain")  # xenstored notices the shutdown
+            action = {0: dom.on_poweroff, 1: dom.on_reboot, 3: dom.on_crash}.get(code, "preserve")
+            self.log(f"guest {dom.name} id {dom.domid} shut down code {code}: {action}")
+            if action == "destroy":
+                self._teardown(dom)
+            elif action == "restart":
+                self._restart(dom)
+            elif action == "rename-restart":
+                self._rename_restart(dom)
+            return True
+
+    def _restart(self, dom: SimDomain) -> None:
+        self._teardown(dom)
+        self._by_uuid[dom.uuid] = dom
+        self._launch(dom)
+
+    def _rename_restart(self, dom: SimDomain) -> None:
+        n = 1
+        while self._name_owner(f"{dom.name}-{n}"):
+            n += 1
+        keep = SimDomain.from_config(sxp.parse(sxp.show(dom.config)), managed=False)
+        keep.name, keep.uuid = f"{dom.name}-{n}", str(_uuid.uuid4())
+        keep.sync_config()
+        old_id = dom.domid
+        # the crashed instance keeps its id under the new identity; the original restarts
+        with self.tree.batch():
+            self.tree.write(f"/local/domain/{old_id}/name", keep.name.encode())
+            self.tree.write(f"/local/domain/{old_id}/vm", f"/vm/{keep.uuid}".encode())
+        keep.domid, keep.shutdown_code, keep.cpu_ns, keep.cpu_stamp = old_id, dom.shutdown_code, dom.cpu_ns, dom.cpu_stamp
+        keep.start_time = dom.start_time
+        self._by_uuid[keep.uuid] = keep
+        self._by_domid[old_id] = keep
+        self._publish(keep)
+        dom.domid = None
+        if not dom.managed:
+            self._by_uuid[dom.uuid] = dom
+        self._launch(dom)
+
+    def op_rename(self, dom: SimDomain, name: str) -> None:
+        if not NAME_RE.match(name or ""):
+            raise XendOpError("invalid vm name")
+        with self.lock:
+            if dom.is_dom0:
+                raise XendOpError("Cannot rename privileged domain 0")
+            self._check_name_free(name, dom.uuid)
+            self._set_name(dom, name)
+            self._persist(dom)
+
+    def _set_name(self, dom: SimDomain, name: str) -> None:
+        dom.name = name
+        if dom.running:
+            with self.tree.batch():
+                self.tree.write(f"/local/domain/{dom.domid}/name", name.encode())
+                self.tree.write(f"/vm/{dom.uuid}/name", name.encode())
+
+    def op_mem_target_set(self, dom: SimDomain, target: int) -> None:
+        with self.lock:
+            if target <= 0:
+                raise XendOpError("Invalid memory size")
+            if target > dom.maxmem:
+                raise XendOpError(f"Memory target {target} MiB exceeds maximum memory {dom.maxmem} MiB")
+            dom.memory = target
+            if dom.running:
+                self.tree.write(f"/local/domain/{dom.domid}/memory/target", str(target * 1024).encode())
+                self._publish(dom)
+            self._persist(dom)
+
+    def op_maxmem_set(self, dom: SimDomain, memory: int) -> None:
+        with self.lock:
+            if memory <= 0:
+                raise XendOpError("Invalid memory size")
+            dom.maxmem = memory
+            if dom.memory > memory:
+                dom.memory = memory
+            if dom.running:
+                self._publish(dom)
+            self._persist(dom)
+
+    def op_set_vcpus(self, dom: SimDomain, vcpus: int) -> None:
+        with self.lock:
+            if vcpus < 1:
+                raise XendOpError("Invalid VCPU count")
+            if dom.running:
+                if vcpus > dom.vcpus:
+                    raise XendOpError("Cannot set vcpus greater than max vcpus on running domain")
+                dom.fold_cpu()
+                dom.vcpu_avail = (1 << vcpus) - 1
+                with self.tree.batch():
+                    for i in range(dom.vcpus):
+                        self.tree.write(f"/local/domain/{dom.domid}/cpu/{i}/availability",
+                                        b"online" if i < vcpus else b"offline")
+                self._publish(dom)
+            else:
+                dom.vcpus, dom.vcpu_avail = vcpus, (1 << vcpus) - 1
+            self._persist(dom)
+
+    def op_pincpu(self, dom: SimDomain, vcpu: str, cpumap: str) -> None:
+        with self.lock:
+            self._running(dom)
+            if vcpu != "all":
+                try:
+                    n = int(vcpu)
+                except ValueError:
+                    raise XendOpError(f"invalid literal for int(): {vcpu}") from None
+                if not 0 <= n < dom.vcpus:
+                    raise XendOpError(f"Invalid VCPU {n}")
+
+    def op_sysrq(self, dom: SimDomain, key: int) -> None:
+        with self.lock:
+            self._running(dom)
+            self.tree.write(f"/local/domain/{dom.domid}/control/sysrq", chr(key % 256).encode())
+
+    def op_wait_for_devices(self, dom: SimDomain) -> None:
+        with self.lock:
+            self._running(dom)
+
+    def op_save(self, dom: SimDomain, file: str) -> None:
+        with self.lock:
+            self._running(dom)
+            if dom.is_dom0:
+                raise XendOpError("Cannot save privileged domain 0")
+            if dom.saving:
+                raise XendOpError("Domain is already being saved")
+            try:
+                self.saves.resolve(file)
+            except PathRefused as e:
+                raise XendOpError(str(e)) from None
+            name, domid = dom.name, dom.domid
+            dom.saving = True
+            dom.fold_cpu()
+            dom.paused = True
+            self._publish(dom)
+            self._set_name(dom, f"migrating-{name}")
+        time.sleep(self.settings.save_delay)
+        with self.lock:
+            if dom.domid != domid:
+                raise XendOpError("Save failed: domain went away while saving")
+            dom.name = name
+            dom.sync_config()
+            try:
+                self.saves.write_image(file, dom.config, dom.memory)
+            except OSError as e:
+                dom.saving, dom.paused = False, False
+                self._set_name(dom, name)
+                self._publish(dom)
+                raise XendOpError(f"Save failed: {e.strerror}") from None
+            self._teardown(dom)
+            self.log(f"saved {name} from id {domid}")
+
+    def op_dump(self, dom: SimDomain, file: str, live: int = 0, crash: int = 0) -> None:
+        with self.lock:
+            self._running(dom)
+            try:
+                self.saves.write_dump(file, dom.domid, dom.memory)
+            except PathRefused as e:
+                raise XendOpError(str(e)) from None
+            except OSError as e:
+                raise XendOpError(f"Dump failed: {e.strerror}") from None
+            if crash and not dom.is_dom0:
+                self.guest_shutdown(dom, 3)
+
+    # -- for the control interface ------------------------------------------------------------
+    def truth(self) -> dict:
+        """What the host holds right now: running domains by id and inactive managed ones."""
+        with self.lock:
+            running = [{"domid": d.domid, "uuid": d.uuid, "name": d.name, "state": d.state_string(),
+                        "flags": d.flags(), "memory_kib": d.memory * 1024, "maxmem_kib": d.maxmem * 1024,
+                        "vcpus": bin(d.vcpu_avail).count("1"), "max_vcpus": d.vcpus,
+                        "managed": d.managed, "cpu_ns": d.cpu_now()}
+                       for d in sorted(self._by_domid.values(), key=lambda d: d.domid)]
+            inactive = [{"uuid": d.uuid, "name": d.name, "memory_kib": d.memory * 1024,
+                         "maxmem_kib": d.maxmem * 1024, "vcpus": d.vcpus}
+                        for d in sorted(self._by_uuid.values(), key=lambda d: d.name) if not d.running]
+            return {"running": running, "inactive": inactive, "dying": sorted(self._ghosts),
+                    "rover": self._rover, "pending": self.scheduler.pending(),
+                    "hostname": f"xensim-{self.settings.name}", "host_cpus": self.settings.host_cpus}

@@ -1,0 +1,108 @@
+"""The simulated hypervisor's side of the domain table: publishes records into the mapped file.
+
+The file is created once and then reused in place across simulator restarts (a new ``boot_id``
+marks a new boot), so a client that mapped it keeps seeing the current host. Every change happens
+between two increments of the sequence counter (see ``xvirt.protocol.domtable``). Records stay
+sorted by domid; an insert or removal moves the tail with one slice copy.
+"""
+
+from __future__ import annotations
+
+import bisect
+import mmap
+import os
+import struct
+import threading
+
+from ..protocol import domtable as dt
+
+__all__ = ["DomainTableWriter"]
+
+_SEQ = struct.Struct("<Q")
+
+
+class DomainTableWriter:
+    def __init__(self, path: str, *, host_cpus: int) -> None:
+        self.path = path
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_size != dt.FILE_SIZE:
+                os.ftruncate(fd, dt.FILE_SIZE)
+            self._mm = mmap.mmap(fd, dt.FILE_SIZE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        finally:
+            os.close(fd)
+        self._lock = threading.Lock()
+        self._ids: list[int] = []
+        self._seq = 0
+        try:  # continue the counter of a previous boot so readers never see it go back
+            self._seq = (dt.unpack_header(self._mm).seq + 2) & ~1
+        except ValueError:
+            pass
+        self.boot_id = os.urandom(16)
+        self._host_cpus = host_cpus
+        self._mm[: dt.HEADER_SIZE] = dt.pack_header(seq=self._seq | 1, count=0, boot_id=self.boot_id,
+                                                     host_cpus=host_cpus)
+        self._finish(0)
+
+    # -- seqlock ------------------------------------------------------------------------------
+    def _begin(self) -> None:
+        self._seq += 1
+        _SEQ.pack_into(self._mm, dt.SEQ_OFFSET, self._seq)
+
+    def _finish(self, count: int, closed: bool = False) -> None:
+        if not self._seq & 1:
+            self._begin()
+        # everything but the counter first, then the counter: a reader that sees the new even
+        # value has also seen the header it guards
+        self._mm[: dt.HEADER_SIZE] = dt.pack_header(seq=self._seq, count=count, boot_id=self.boot_id,
+                                                     host_cpus=self._host_cpus, closed=closed)
+        self._seq += 1
+        _SEQ.pack_into(self._mm, dt.SEQ_OFFSET, self._seq)
+
+    def _off(self, index: int) -> int:
+        return dt.HEADER_SIZE + index * dt.RECORD_SIZE
+
+    # -- changes ------------------------------------------------------------------------------
+    def upsert(self, domid: int, **fields) -> None:
+        """Insert the record of ``domid`` or replace it (fields as ``domtable.pack_record``)."""
+        rec = dt.pack_record(domid=domid, **fields)
+        with self._lock:
+            ids = self._ids
+            i = bisect.bisect_left(ids, domid)
+            self._begin()
+            if i < len(ids) and ids[i] == domid:
+                self._mm[self._off(i): self._off(i + 1)] = rec
+            else:
+                n = len(ids)
+                if n >= dt.CAPACITY:
+                    self._finish(n)
+                    raise OverflowError("domain table full")
+                if i < n:
+                    self._mm.move(self._off(i + 1), self._off(i), (n - i) * dt.RECORD_SIZE)
+                self._mm[self._off(i): self._off(i + 1)] = rec
+                ids.insert(i, domid)
+            self._finish(len(ids))
+
+    def remove(self, domid: int) -> None:
+        with self._lock:
+            ids = self._ids
+            i = bisect.bisect_left(ids, domid)
+            if i >= len(ids) or ids[i] != domid:
+                return
+            n = len(ids)
+            self._begin()
+            if i < n - 1:
+                self._mm.move(self._off(i), self._off(i + 1), (n - i - 1) * dt.RECORD_SIZE)
+            del ids[i]
+            self._finish(len(ids))
+
+    def close(self) -> None:
+        """Mark the host as gone (no domains, ``closed``) and unmap."""
+        with self._lock:
+            if self._mm.closed:
+                return
+            self._begin()
+            self._ids.clear()
+            self._finish(0, closed=True)
+            self._mm.flush()
+            self._mm.close()

@@ -1,0 +1,263 @@
+"""One simulated domain: its config, run state and cpu accounting, and how XenD and xenstore show it.
+
+A ``SimDomain`` is identified by its UUID. While it runs it has a ``domid``; a managed (defined)
+domain that is not running has none and is shown by XenD without ``domid`` and ``state`` (Xen
+3.0.4 XendConfig). Records are rendered in the field order of xend's ``XendDomainInfo.sxpr()``
+(reference/xend-protocol.md §2.4) with 3.0.4's ``status`` added.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid as _uuid
+from dataclasses import dataclass, field
+
+from ..protocol import domtable as dt
+from ..protocol import sxp
+
+__all__ = ["SimDomain", "ConfigError", "parse_config", "normalise_uuid", "NAME_RE",
+           "POWER_HALTED", "POWER_PAUSED", "POWER_RUNNING", "POWER_SUSPENDED", "POWER_SHUTTINGDOWN"]
+
+NAME_RE = re.compile(r"[A-Za-z0-9_\-.:/+]+\Z")  # xend's allowed name characters
+ACTIONS = ("destroy", "restart", "preserve", "rename-restart")
+POWER_HALTED, POWER_PAUSED, POWER_RUNNING, POWER_SUSPENDED, POWER_SHUTTINGDOWN = 0, 1, 2, 3, 4
+DOM0_UUID = "00000000-0000-0000-0000-000000000000"
+
+
+class ConfigError(ValueError):
+    """A create config XenD would refuse; the message is xend's text."""
+
+
+def normalise_uuid(text: str) -> str:
+    try:
+        return str(_uuid.UUID(hex=text.strip()))
+    except ValueError:
+        raise ConfigError(f"Invalid UUID: {text}") from None
+
+
+def _int(config: list, key: str, default: int | None) -> int | None:
+    val = sxp.child_value(config, key)
+    if val is None:
+        return default
+    try:
+        return int(val, 0) if not val.isdigit() else int(val)
+    except ValueError:
+        raise ConfigError(f"Invalid configuration: {key} must be an integer, got {val!r}") from None
+
+
+def parse_config(config: sxp.Value) -> dict:
+    """Read the fields the host needs from a ``(vm ...)``/``(domain ...)`` create config."""
+    if not isinstance(config, list) or not config or not isinstance(config[0], str):
+        raise ConfigError("Invalid configuration: not a domain configuration")
+    name = sxp.child_value(config, "name")
+    if not name:
+        raise ConfigError("Invalid configuration: missing name")
+    if not NAME_RE.match(name):
+        raise ConfigError(f"invalid vm name '{name}'")
+    raw_uuid = sxp.child_value(config, "uuid")
+    uid = normalise_uuid(raw_uuid) if raw_uuid else str(_uuid.uuid4())
+    memory = _int(config, "memory", 128)
+    maxmem = _int(config, "maxmem", memory)
+    vcpus = _int(config, "vcpus", 1)
+    if memory <= 0 or vcpus <= 0 or vcpus > 128:
+        raise ConfigError("Invalid configuration: memory and vcpus must be positive (vcpus <= 128)")
+    avail = _int(config, "vcpu_avail", (1 << vcpus) - 1)
+    actions = {}
+    for key, default in (("on_poweroff", "destroy"), ("on_reboot", "restart"), ("on_crash", "restart")):
+        val = sxp.child_value(config, key, default)
+        if val not in ACTIONS:
+            raise ConfigError(f"Invalid configuration: {key} {val!r} is not one of {', '.join(ACTIONS)}")
+        actions[key] = val
+    image = sxp.child(config, "image")
+    return {"name": name, "uuid": uid, "memory": memory, "maxmem": max(maxmem, memory),
+            "vcpus": vcpus, "vcpu_avail": avail & ((1 << vcpus) - 1) or 1, **actions,
+            "hvm": bool(image and len(image) > 1 and isinstance(image[1], list) and image[1][:1] == ["hvm"])}
+
+
+@dataclass(eq=False)
+class SimDomain:
+    uuid: str
+    name: str
+    config: list                    # the create config as stored (name/uuid kept in sync)
+    memory: int                     # MiB
+    maxmem: int                     # MiB
+    vcpus: int
+    vcpu_avail: int
+    on_poweroff: str = "destroy"
+    on_reboot: str = "restart"
+    on_crash: str = "restart"
+    hvm: bool = False
+    managed: bool = False
+    domid: int | None = None
+    # run state of a running instance
+    paused: bool = False
+    blocked: bool = True
+    shutdown_code: int | None = None  # set when the guest has shut down (0 poweroff .. 3 crash)
+    dying: bool = False
+    saving: bool = False
+    cpu_ns: int = 0
+    cpu_stamp: int = 0
+    activity: int = 20              # thousandths of a CPU used when not paused
+    start_time: float = 0.0
+    pending: set = field(default_factory=set)
+
+    @classmethod
+    def from_config(cls, config: list, *, managed: bool) -> "SimDomain":
+        f = parse_config(config)
+        dom = cls(config=list(config), managed=managed, **f)
+        dom.sync_config()
+        return dom
+
+    @property
+    def is_dom0(self) -> bool:
+        return self.domid == 0
+
+    @property
+    def running(self) -> bool:
+        return self.domid is not None
+
+    # -- cpu accounting -----------------------------------------------------------------------
+    def rate(self) -> int:
+        if not self.running or self.paused or self.dying or self.shutdown_code is not None:
+            return 0
+        return min(self.activity, 1000 * bin(self.vcpu_avail).count("1"))
+
+    def fold_cpu(self, now_ns: int | None = None) -> None:
+        """Bank the cpu time used so far; call before changing anything ``rate()`` depends on."""
+        now_ns = time.monotonic_ns() if now_ns is None else now_ns
+        if self.cpu_stamp:
+            self.cpu_ns += max(0, now_ns - self.cpu_stamp) * self.rate() // 1000
+        self.cpu_stamp = now_ns
+
+    def cpu_now(self) -> int:
+        now = time.monotonic_ns()
+        return self.cpu_ns + (max(0, now - self.cpu_stamp) * self.rate() // 1000 if self.cpu_stamp else 0)
+
+    # -- hypervisor view ----------------------------------------------------------------------
+    def flags(self) -> int:
+        f = 0
+        if self.dying:
+            f |= dt.DYING
+        if self.hvm:
+            f |= dt.HVM
+        if self.shutdown_code is not None:
+            f |= dt.SHUTDOWN | (self.shutdown_code << dt.SHUTDOWN_SHIFT)
+        elif self.paused:
+            f |= dt.PAUSED
+        elif not self.dying:
+            f |= dt.BLOCKED if self.blocked else dt.RUNNING
+        return f
+
+    def table_fields(self) -> dict:
+        online = bin(self.vcpu_avail).count("1")
+        return {"flags": self.flags(), "tot_pages": self.memory * 256, "max_pages": self.maxmem * 256,
+                "cpu_time": self.cpu_ns, "cpu_stamp_ns": self.cpu_stamp, "cpu_rate_milli": self.rate(),
+                "online_vcpus": online, "max_vcpu_id": self.vcpus - 1,
+                "handle": _uuid.UUID(self.uuid).bytes}
+
+    def state_string(self) -> str:
+        crashed = self.shutdown_code == dt.SHUTDOWN_CRASH
+        shut = self.shutdown_code is not None and not crashed
+        run = self.running and not (self.paused or self.dying or self.shutdown_code is not None)
+        return "".join(c if on else "-" for c, on in (
+            ("r", run and not self.blocked), ("b", run and self.blocked), ("p", self.paused),
+            ("s", shut), ("c", crashed), ("d", self.dying)))
+
+    def power_state(self) -> int:
+        if not self.running:
+            return POWER_HALTED
+        if self.dying or self.shutdown_code is not None:
+            return POWER_SHUTTINGDOWN
+        return POWER_PAUSED if self.paused else POWER_RUNNING
+
+    # -- config ------------------------------------------------------------------------------
+    def sync_config(self) -> None:
+        """Write name, uuid and sizes back into ``config`` (it is what gets persisted and saved)."""
+        values = {"name": self.name, "uuid": self.uuid, "memory": str(self.memory),
+                  "maxmem": str(self.maxmem), "vcpus": str(self.vcpus),
+                  "vcpu_avail": str(self.vcpu_avail)}
+        for key, val in values.items():
+            node = sxp.child(self.config, key)
+            if node is None:
+                self.config.insert(1, [key, val])
+            else:
+                node[1:] = [val]
+
+    def sxpr(self) -> list:
+        """The record XenD returns for ``GET /xend/domain/<x>``."""
+        c = self.config
+        rec: list = ["domain"]
+        if self.running:
+            rec.append(["domid", str(self.domid)])
+        rec += [["uuid", self.uuid], ["vcpus", str(self.vcpus)], ["vcpu_avail", str(self.vcpu_avail)],
+                ["cpu_weight", "1.0"], ["memory", str(self.memory)], ["shadow_memory", "0"],
+                ["maxmem", str(self.maxmem)]]
+        for key in ("bootloader", "bootloader_args"):
+            node = sxp.child(c, key)
+            if node is not None:
+                rec.append(list(node))
+        rec += [["features", ""], ["name", self.name], ["on_poweroff", self.on_poweroff],
+                ["on_reboot", self.on_reboot], ["on_crash", self.on_crash]]
+        image = sxp.child(c, "image")
+        if image is not None:
+            rec.append(image)
+        for dev in sxp.children(c, "device"):
+            if self.running and len(dev) > 1 and isinstance(dev[1], list):
+                dev = ["device", [dev[1][0], ["backend", "0"], *dev[1][1:]]]
+            rec.append(dev)
+        if self.running:
+            rec += [["state", self.state_string()],
+                    ["shutdown_reason", ("poweroff", "reboot", "suspend", "crash")[self.shutdown_code or 0]],
+                    ["cpu_time", f"{self.cpu_now() / 1e9:.9f}"],
+                    ["online_vcpus", str(bin(self.vcpu_avail).count("1"))]]
+            if not self.is_dom0:
+                rec += [["up_time", f"{time.time() - self.start_time:.7f}"],
+                        ["start_time", f"{self.start_time:.2f}"]]
+        rec.append(["status", str(self.power_state())])
+        # simulator extension: whether xend manages (persists) the domain; real 3.0.4 records
+        # do not say, and libvirt then assumed every domain XenD knows is persistent
+        rec.append(["managed", "1" if self.managed else "0"])
+        return rec
+
+    def vcpuinfo(self, host_cpus: int) -> list:
+        online = bin(self.vcpu_avail).count("1")
+        out: list = ["domain", ["domid", str(self.domid)], ["name", self.name], ["vcpu_count", str(online)]]
+        per = self.cpu_now() / max(online, 1) / 1e9
+        run = self.rate() > 0
+        for i in range(self.vcpus):
+            on = bool(self.vcpu_avail >> i & 1)
+            out.append(["vcpu", ["number", str(i)], ["online", str(int(on))],
+                        ["blocked", str(int(on and self.blocked))], ["running", str(int(on and run and not self.blocked))],
+                        ["cpu_time", f"{per if on else 0.0:.9f}"], ["cpu", str(i % host_cpus if on else -1)],
+                        ["cpumap", [str(c) for c in range(host_cpus)]]])
+        return out
+
+    # -- xenstore view -----------------------------------------------------------------------
+    def xenstore_nodes(self) -> list[tuple[str, str]]:
+        """The nodes xend writes for a running domain (reference §4.2), as (path, value)."""
+        d, vm = f"/local/domain/{self.domid}", f"/vm/{self.uuid}"
+        nodes = [(f"{vm}/uuid", self.uuid), (f"{vm}/name", self.name), (f"{vm}/memory", str(self.memory)),
+                 (f"{vm}/maxmem", str(self.maxmem)), (f"{vm}/vcpus", str(self.vcpus)),
+                 (f"{vm}/vcpu_avail", str(self.vcpu_avail)), (f"{vm}/on_poweroff", self.on_poweroff),
+                 (f"{vm}/on_reboot", self.on_reboot), (f"{vm}/on_crash", self.on_crash),
+                 (f"{vm}/start_time", f"{self.start_time:.2f}"),
+                 (f"{vm}/image/ostype", "hvm" if self.hvm else "linux"),
+                 (f"{d}/domid", str(self.domid)), (f"{d}/vm", vm), (f"{d}/name", self.name),
+                 (f"{d}/memory/target", str(self.memory * 1024)), (f"{d}/console/limit", "1048576"),
+                 (f"{d}/console/port", "2"), (f"{d}/store/port", "1"),
+                 (f"{d}/control/platform-feature-multiprocessor-suspend", "1")]
+        for i in range(self.vcpus):
+            nodes.append((f"{d}/cpu/{i}/availability", "online" if self.vcpu_avail >> i & 1 else "offline"))
+        for n, dev in enumerate(sxp.children(self.config, "device")):
+            if len(dev) < 2 or not isinstance(dev[1], list) or not dev[1]:
+                continue
+            kind, devid = dev[1][0], 51712 + n * 16 if dev[1][0] in ("vbd", "tap") else n
+            back = f"/local/domain/0/backend/{kind}/{self.domid}/{devid}"
+            nodes.append((f"{d}/device/{kind}/{devid}/backend", back))
+            nodes.append((f"{d}/device/{kind}/{devid}/state", "4"))
+            for key in ("dev", "uname", "mode", "mac", "bridge", "script"):
+                val = sxp.child_value(dev[1], key)
+                if val is not None:
+                    nodes.append((f"{back}/{key}", val))
+        return nodes

@@ -1,0 +1,1 @@
+"""Client-side I/O for the three channels (XenD, xenstore, hypervisor table); errors mapped here."""
