@@ -222,7 +222,11 @@ class Connection:
 
     def version(self) -> int:
         node = self._driver.node()
-        digits = "".join(c for c in (sxp.child_value(node, "xen_extra", "") or "") if c.isdigit())
+        # the release is the first number in xen_extra (".4-1" -> 4); libvirt 2006 glued every
+        # digit together ("41"), later versions read the first number, as here
+        import re
+        m = re.search(r"\d+", sxp.child_value(node, "xen_extra", "") or "")
+        digits = m.group(0) if m else ""
         try:
             major = int(sxp.child_value(node, "xen_major", "0"))
             minor = int(sxp.child_value(node, "xen_minor", "0"))

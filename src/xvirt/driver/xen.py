@@ -7,6 +7,10 @@ domains, configs and lifecycle operations. Every answer is true at some instant 
 a cached id<->UUID binding is used only after the table record of that id shows the same handle,
 and a name read between two table reads that agree is the name of that domain.
 
+A destroyed domain stays in the table as ``dying`` until the hypervisor frees it, while XenD
+has already forgotten it; the driver treats dying records as gone everywhere (lists, lookups,
+a handle's id), so the channels never disagree about whether a domain runs.
+
 Without a domain table (XenD-only URIs, or ``xen:///`` where no hypercall channel exists here)
 the driver asks XenD, with one bulk ``?detail=1`` request for lists and stats; with
 ``max_staleness`` it may answer from a snapshot no older than that.
@@ -49,7 +53,7 @@ class XenDriver:
         self.registry = Registry()
         self._lock = threading.RLock()
         self._watching = False
-        self._snap: tuple[float, str, list] | None = None
+        self._snap: tuple[float, list] | None = None
 
     def close(self) -> None:
         if self.xs is not None:
@@ -68,17 +72,17 @@ class XenDriver:
     def xend_get(self, path: str, **query):
         return self.xend.get(path, **query)
 
-    def xend_records(self, state: str = "running") -> list:
-        """All records in one request (``?detail=1``), or a snapshot within ``max_staleness``."""
+    def xend_records(self) -> list:
+        """Every active domain's record in one request (``?detail=1``), or a snapshot within
+        ``max_staleness``. (XenD 3.0.4 ignores ``state=`` on this path: inactive domains are
+        listed by name only, see ``defined_records``.)"""
         now = time.monotonic()
-        if self.max_staleness is not None and self._snap and self._snap[1] == state \
-                and now - self._snap[0] <= self.max_staleness:
-            return self._snap[2]
-        query = {"detail": "1"} if state == "running" else {"detail": "1", "state": state}
-        value = self.xend.get("/xend/domain", **query)
+        if self.max_staleness is not None and self._snap and now - self._snap[0] <= self.max_staleness:
+            return self._snap[1]
+        value = self.xend.get("/xend/domain", detail="1")
         records = [r for r in (value or []) if isinstance(r, list) and r[:1] == ["domain"]]
         if self.max_staleness is not None:
-            self._snap = (now, state, records)
+            self._snap = (now, records)
         return records
 
     def xend_record(self, ref: str):
@@ -91,9 +95,10 @@ class XenDriver:
 
     def _xend_facts_by_uuid(self, uuid: str) -> Facts | None:
         if self.max_staleness is not None and self._snap:
-            for rec in self._snap[2]:
-                if record_uuid(rec) == uuid and time.monotonic() - self._snap[0] <= self.max_staleness:
-                    return facts_from_record(rec)
+            if time.monotonic() - self._snap[0] <= self.max_staleness:
+                for rec in self._snap[1]:
+                    if record_uuid(rec) == uuid:
+                        return facts_from_record(rec)
         rec = self.xend_record(uuid)
         if rec is None or record_uuid(rec) != uuid:
             return None
@@ -109,7 +114,7 @@ class XenDriver:
             if info is not None and info.handle == handle and not info.flags & dt.DYING:
                 return info
         info = self.hv.find_handle(handle)
-        if info is None:
+        if info is None or info.flags & dt.DYING:
             self.registry.unbind(uuid)
             return None
         self.registry.bind(uuid, info.domid)
@@ -184,21 +189,27 @@ class XenDriver:
     # -- questions ---------------------------------------------------------------------------------
     def list_ids(self) -> list[int]:
         if self.hv is not None:
-            return self.hv.list_ids()
+            return self.hv.list_ids(skip_dying=True)
         return sorted(f.id for f in map(facts_from_record, self.xend_records()) if f.id >= 0)
 
     def running_snapshot(self) -> list[dt.DomainInfo]:
-        infos = self.hv.snapshot()
-        self.registry.full_snapshot([(i.domid, i.uuid) for i in infos if not i.flags & dt.DYING])
+        """Every live record (dying ones left out), rebinding the registry from the full set."""
+        infos = [i for i in self.hv.snapshot() if not i.flags & dt.DYING]
+        self.registry.full_snapshot([(i.domid, i.uuid) for i in infos])
         return infos
 
     def lookup_id(self, domid: int) -> str:
         if self.hv is not None:
             info = self.hv.info(domid)
-            if info is None:
+            if info is None or info.flags & dt.DYING:
                 raise _no_domain(f"no domain with matching id {domid}")
             self.registry.bind(info.uuid, domid)
             return info.uuid
+        if self.max_staleness is not None:  # answer from a snapshot no older than allowed
+            for f in map(facts_from_record, self.xend_records()):
+                if f.id == domid:
+                    return f.uuid
+            raise _no_domain(f"no domain with matching id {domid}")
         rec = self.xend_record(str(domid))
         if rec is None or facts_from_record(rec).id != domid:  # a domain named "<id>" shadows ids
             for rec in self.xend_records():
@@ -216,6 +227,10 @@ class XenDriver:
                 found = None
             if found is not None:
                 return found
+        elif self.max_staleness is not None:
+            for f in map(facts_from_record, self.xend_records()):
+                if f.name == name:
+                    return f.uuid
         rec = self.xend_record(name)
         if rec is None:
             raise _no_domain(f"no domain with matching name '{name}'")
@@ -232,7 +247,7 @@ class XenDriver:
             self.xs.sync()
             self._apply_events()
             if not self.registry.names_complete:
-                infos = [i for i in self.running_snapshot() if not i.flags & dt.DYING]
+                infos = self.running_snapshot()
                 self.names_bulk(infos)
                 self.registry.mark_names_complete([i.domid for i in infos])
             hit = self.registry.name_lookup(name)
@@ -290,7 +305,14 @@ class XenDriver:
         return True if managed is None else managed == "1"  # libvirt: known to XenD 3.0.4 = managed
 
     def defined_records(self) -> list:
-        return self.xend_records("halted")
+        """Records of inactive managed domains: ``?state=halted`` names, then one GET each
+        (the only way XenD 3.0.4 offers; libvirt did the same)."""
+        out = []
+        for name in self.defined_names():
+            rec = self.xend_record(name)
+            if rec is not None and sxp.child_value(rec, "name") == name and sxp.child_value(rec, "domid") is None:
+                out.append(rec)
+        return out
 
     def defined_names(self) -> list[str]:
         value = self.xend.get("/xend/domain", state="halted")

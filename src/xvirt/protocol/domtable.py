@@ -164,8 +164,12 @@ def unpack_records(buf: bytes, now_ns: int) -> list[DomainInfo]:
     return [_info(f, now_ns) for f in RECORD.iter_unpack(buf)]
 
 
-def ids_from_records(buf: bytes) -> list[int]:
+def ids_from_records(buf: bytes, *, skip_dying: bool = False) -> list[int]:
     """Domain ids of a copy of the record area, without decoding whole records."""
     if not buf:
         return []
-    return memoryview(buf).cast("H")[:: RECORD_SIZE // 2].tolist()
+    ids = memoryview(buf).cast("H")[:: RECORD_SIZE // 2].tolist()
+    if not skip_dying:
+        return ids
+    flags = memoryview(buf).cast("I")[1:: RECORD_SIZE // 4].tolist()
+    return [i for i, f in zip(ids, flags) if not f & DYING]

@@ -62,8 +62,9 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 
 class ControlServer:
-    def __init__(self, host: Host, path: str, *, counters, faults, on_stop=None, settings_hook=None) -> None:
+    def __init__(self, host: Host, path: str, *, counters, faults, on_stop=None, xend_server=None) -> None:
         self.host, self.path, self.counters, self.faults = host, path, counters, faults
+        self.xend_server = xend_server
         self.on_stop = on_stop
         old = os.umask(0o177)
         try:
@@ -107,8 +108,12 @@ class ControlServer:
             self.counters.reset()
             return None
         if cmd == "faults":
-            if req.get("set"):
-                self.faults.update(**req["set"])
+            changes = dict(req.get("set") or {})
+            if "xend_down" in changes and self.xend_server is not None:
+                # synchronous: the reply comes once the listeners are really closed (or open)
+                self.xend_server.set_down(bool(changes.pop("xend_down")))
+            if changes:
+                self.faults.update(**changes)
             return self.faults.as_dict()
         if cmd == "settle":
             return host.scheduler.settle(float(req.get("timeout", 10)))

@@ -254,7 +254,8 @@ def serve(args: argparse.Namespace) -> int:
                       counters=counters, faults=faults, allow_non_loopback=args.force_tcp)
     xend.start()
     done = threading.Event()
-    control = ControlServer(host, paths.control, counters=counters, faults=faults, on_stop=done.set)
+    control = ControlServer(host, paths.control, counters=counters, faults=faults, on_stop=done.set,
+                            xend_server=xend)
     control.start()
     counters.reset()  # seeding is not client traffic
     with open(paths.pidfile, "w") as f:

@@ -212,14 +212,16 @@ class Host:
 
     def _matches(self, dom: SimDomain, state: str) -> bool:
         ps = dom.power_state()
-        return {"all": True, "running": ps == 2, "paused": ps == 1, "halted": ps == 0,
+        return {"all": True, "active": dom.running, "running": ps == 2, "paused": ps == 1, "halted": ps == 0,
                 "suspended": ps == 3, "shuttingdown": ps == 4, "unknown": False}.get(state, False)
 
     def domain_names(self, state: str = "running") -> list[str]:
         with self.lock:
             return sorted(d.name for d in self._by_uuid.values() if self._matches(d, state))
 
-    def domain_records(self, state: str = "running") -> list[list]:
+    def domain_records(self, state: str = "active") -> list[list]:
+        """Records for ``?detail=1``: by default every domain that has an id (paused included:
+        libvirt's ``virsh list`` over XenD showed paused domains), ascending by id."""
         with self.lock:
             doms = [d for d in self._by_uuid.values() if self._matches(d, state)]
             doms.sort(key=lambda d: (d.domid is None, d.domid or 0, d.name))

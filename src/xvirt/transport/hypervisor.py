@@ -69,9 +69,9 @@ class DomainTableReader:
         return self._mm[dt.HEADER_SIZE: dt.HEADER_SIZE + count * dt.RECORD_SIZE]
 
     # -- the calls ----------------------------------------------------------------------------
-    def list_ids(self) -> list[int]:
+    def list_ids(self, *, skip_dying: bool = False) -> list[int]:
         """Ids of all domains, ascending (``getdomaininfolist`` from 0, ids only)."""
-        return dt.ids_from_records(self._stable(self._records))
+        return dt.ids_from_records(self._stable(self._records), skip_dying=skip_dying)
 
     def snapshot(self) -> list[dt.DomainInfo]:
         """Every record, ascending by id, cpu time extrapolated to now."""
