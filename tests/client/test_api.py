@@ -163,3 +163,24 @@ def test_node_info_and_version(conn):
     assert node.cpus == 8 and node.memory_kib > 0
     assert conn.version() == 3_000_004
     assert conn.hostname().startswith("xensim-")
+
+
+@pytest.mark.simhost(domains=4, max_domid=12)
+def test_handle_never_answers_for_the_domain_that_took_its_old_id(simhost, conn):
+    """2006's objection: after save/restore an id belongs to another domain."""
+    dom = conn.lookup_by_name("db-01")
+    old_id = dom.id
+    simhost.control.op("save", "db-01", file="db.img")
+    simhost.control.restore("db.img")
+    simhost.control.settle()
+    made = 0
+    while old_id not in {d["domid"] for d in simhost.control.truth()["running"]}:
+        simhost.control.create(["vm", ["name", f"filler-{made}"], ["memory", "64"], ["vcpus", "1"]])
+        made += 1
+        assert made < 20
+    truth = {d["uuid"]: d for d in simhost.control.truth()["running"]}
+    assert truth[dom.uuid]["domid"] != old_id
+    assert (dom.id, dom.name) == (truth[dom.uuid]["domid"], "db-01")
+    assert dom.info().mem_kib == truth[dom.uuid]["memory_kib"]
+    other = conn.lookup_by_id(old_id)
+    assert other != dom and other.name.startswith("filler-")

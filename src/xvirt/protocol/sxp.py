@@ -16,8 +16,9 @@ atoms when every character is alphanumeric or one of ``.-_:/~``, anything else q
 the empty string prints as ``''`` so that ``parse(show(x)) == x`` for every tree: xend would print
 nothing there, which reads back as a missing value.
 
-``mode="lenient"`` reads what libvirt's own reader (src/sexpr.c) accepted: text after the first
-complete value is ignored and missing closing brackets at the end are supplied. Inputs are bounded
+``mode="lenient"`` reads what libvirt's own reader (src/sexpr.c) accepted: only ``'`` delimits
+strings, a bare atom runs to the next whitespace or parenthesis, text after the first complete
+value is ignored and missing closing brackets at the end are supplied. Inputs are bounded
 in size and nesting depth; violations raise :class:`xvirt.errors.SexprError`.
 """
 
@@ -50,6 +51,15 @@ _TOKEN = re.compile(
       | (?P<dq>"(?:[^"\\]|\\.)*")
       | (?P<atom>[!$-&*-~][!-~]*?)(?=[ \t\n\r\v\f{}()<>\[\]!;\#]|[^!-~]|\Z)
     """, re.VERBOSE | re.DOTALL)
+# libvirt's reader (src/sexpr.c): only single quotes delimit strings; a bare atom runs to the next
+# whitespace or parenthesis (so "#", "!", "[" and double quotes are ordinary atom characters)
+_TOKEN_LENIENT = re.compile(
+    r"""(?P<ws>[ \t\n\r\v\f]+)
+      | (?P<open>\()
+      | (?P<close>\))
+      | (?P<sq>'(?:[^'\\]|\\.)*')
+      | (?P<atom>[^ \t\n\r\v\f()'][^ \t\n\r\v\f()]*)
+    """, re.VERBOSE | re.DOTALL)
 _ESCAPE_RE = re.compile(r"\\(x[0-9A-Fa-f]{2}|[0-7]{1,3}|.)", re.DOTALL)
 
 
@@ -70,12 +80,12 @@ def _unescape(body: str) -> str:
 
 def _tokens(text: str, lenient: bool) -> Iterator[tuple[str, str, int]]:
     pos, n = 0, len(text)
-    match = _TOKEN.match
+    match = (_TOKEN_LENIENT if lenient else _TOKEN).match
     while pos < n:
         m = match(text, pos)
         if m is None:
             ch = text[pos]
-            if ch in "'\"":
+            if ch == "'" or (ch == '"' and not lenient):
                 if lenient:  # libvirt: an unterminated string runs to the end of input
                     yield "str", _unescape(text[pos + 1:]), pos
                     return

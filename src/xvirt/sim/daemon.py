@@ -138,7 +138,8 @@ def status(name: str = "default", root: str | None = None) -> dict:
 
 def start(name: str = "default", *, root: str | None = None, domains: int = 20, inactive: int | None = None,
           latency_ms: float = 40.0, tcp: str | None = None, force_tcp: bool = False, first_domid: int = 1,
-          host_cpus: int = 8, timeout: float = 120.0, python: str | None = None) -> dict:
+          host_cpus: int = 8, max_domid: int = 0x7FEF, timeout: float = 120.0,
+          python: str | None = None) -> dict:
     """Start the simulated host unless it runs; returns its status."""
     root = root or state_dir(name)
     paths = SimPaths(root)
@@ -147,13 +148,20 @@ def start(name: str = "default", *, root: str | None = None, domains: int = 20, 
         if st["running"]:
             return st
     parse_tcp(tcp, force=force_tcp)  # validate before forking
-    if not 1 <= first_domid <= 0x7FEF:
-        raise InvalidArgError(f"--first-domid must be in 1..32751, got {first_domid}")
+    if not 1 <= max_domid <= 0x7FEF:
+        raise InvalidArgError(f"--max-domid must be in 1..32751, got {max_domid}")
+    if not 1 <= first_domid <= max_domid:
+        raise InvalidArgError(f"--first-domid must be in 1..{max_domid}, got {first_domid}")
     os.makedirs(root, mode=0o700, exist_ok=True)
     os.chmod(root, 0o700)
+    for stale in (paths.pidfile, paths.info):  # left by a killed process; we wait for new ones
+        try:
+            os.unlink(stale)
+        except FileNotFoundError:
+            pass
     args = [python or sys.executable, "-m", "xvirt.sim.daemon", "--root", root, "--name", name,
             "--domains", str(domains), "--xend-latency-ms", str(latency_ms), "--first-domid", str(first_domid),
-            "--host-cpus", str(host_cpus)]
+            "--host-cpus", str(host_cpus), "--max-domid", str(max_domid)]
     if inactive is not None:
         args += ["--inactive", str(inactive)]
     if tcp:
@@ -166,7 +174,7 @@ def start(name: str = "default", *, root: str | None = None, domains: int = 20, 
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise OperationFailedError(f"simulated host exited with status {proc.returncode}; see {paths.log}")
-        if os.path.exists(paths.control) and os.path.exists(paths.info):
+        if os.path.exists(paths.control) and os.path.exists(paths.info) and _read_pid(paths) == proc.pid:
             try:
                 ctl = SimControl(paths.control, timeout=5)
                 ctl.ping()
@@ -218,7 +226,7 @@ def serve(args: argparse.Namespace) -> int:
     from .control import ControlServer
     from .counters import Counters
     from .faults import Faults
-    from .host import Host, HostSettings
+    from .host import Host, HostSettings, XendOpError
     from .hypervisor import DomainTableWriter
     from .seed import seed_configs
     from .store import ConfigStore, SaveArea
@@ -231,7 +239,8 @@ def serve(args: argparse.Namespace) -> int:
     os.makedirs(paths.root, mode=0o700, exist_ok=True)
     log = lambda msg: print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)  # noqa: E731
     counters, faults = Counters(), Faults()
-    settings = HostSettings(name=args.name, host_cpus=args.host_cpus, first_domid=args.first_domid)
+    settings = HostSettings(name=args.name, host_cpus=args.host_cpus, first_domid=args.first_domid,
+                            max_domid=args.max_domid)
     tree = XenstoreTree(counters=counters)
     table = DomainTableWriter(paths.domtable, host_cpus=args.host_cpus)
     host = Host(settings, tree=tree, table=table, store=ConfigStore(paths.managed),
@@ -241,7 +250,11 @@ def serve(args: argparse.Namespace) -> int:
     n_inactive = args.inactive if args.inactive is not None else min(3, max(1, args.domains // 5))
     for config, traits in seed_configs(args.domains, n_inactive):
         with host.lock:
-            dom = host.op_new(config)
+            try:  # a domain defined since the last boot may hold a seed name: keep it, skip the seed
+                dom = host.op_new(config)
+            except XendOpError as e:
+                host.boot_errors.append(f"seed domain skipped: {e.message}")
+                continue
             if traits["running"] and not dom.running:
                 dom.blocked, dom.activity = traits["blocked"], traits["activity"]
                 host.op_start(dom, paused=traits["paused"])
@@ -299,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force-tcp", action="store_true")
     p.add_argument("--first-domid", type=int, default=1)
     p.add_argument("--host-cpus", type=int, default=8)
+    p.add_argument("--max-domid", type=int, default=0x7FEF, help="shrink the id space (tests)")
     return serve(p.parse_args(argv))
 
 

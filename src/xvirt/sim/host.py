@@ -50,6 +50,7 @@ class HostSettings:
     total_memory: int = 65536      # MiB
     cpu_mhz: int = 2400
     first_domid: int = 1
+    max_domid: int = DOMID_MAX     # a smaller id space makes the rover wrap and reuse ids (tests)
     guest_delay: float = 0.05      # seconds a guest takes to react to control/shutdown
     dying_delay: float = 0.02      # seconds a destroyed domain stays dying in the table
     save_delay: float = 0.01       # seconds a save takes (the domain is migrating-<name> meanwhile)
@@ -68,7 +69,10 @@ class Host:
         self._by_uuid: dict[str, SimDomain] = {}
         self._by_domid: dict[int, SimDomain] = {}
         self._ghosts: set[int] = set()          # ids of dying domains (still in the table)
-        self._rover = max(0, min(settings.first_domid, DOMID_MAX + 1) - 1)
+        # name -> the domain that last took that name. Every name a domain in _by_uuid holds is
+        # a key (entries may be stale; _name_owner checks), so a miss needs no scan.
+        self._names: dict[str, SimDomain] = {}
+        self._rover = max(0, min(settings.first_domid, settings.max_domid + 1) - 1)
         self.scheduler = Scheduler(on_error=lambda e: self.log(f"event failed: {e!r}"))
         self.boot_errors: list[str] = []
         self._make_dom0()
@@ -83,7 +87,7 @@ class Host:
         dom0.activity = 150
         dom0.blocked = False
         with self.lock:
-            self._by_uuid[dom0.uuid] = dom0
+            self._add(dom0)
             self._launch(dom0, domid=0)
 
     def load_managed(self) -> int:
@@ -99,17 +103,28 @@ class Host:
                 if dom.uuid in self._by_uuid or self._name_owner(dom.name):
                     self.boot_errors.append(f"duplicate managed domain {dom.name} {dom.uuid}")
                     continue
-                self._by_uuid[dom.uuid] = dom
+                self._add(dom)
         return len(configs)
 
     def close(self) -> None:
         self.scheduler.stop()
 
     # -- internal helpers (call with the lock held) -------------------------------------------
+    def _add(self, dom: SimDomain) -> None:
+        self._by_uuid[dom.uuid] = dom
+        self._names[dom.name] = dom
+
     def _name_owner(self, name: str) -> SimDomain | None:
-        for d in self._by_uuid.values():
+        d = self._names.get(name)
+        if d is None:
+            return None
+        if d.name == name and self._by_uuid.get(d.uuid) is d:
+            return d
+        for d in self._by_uuid.values():  # stale entry: the domain was renamed or removed
             if d.name == name:
+                self._names[name] = d
                 return d
+        del self._names[name]
         return None
 
     def _check_name_free(self, name: str, uuid: str) -> None:
@@ -119,10 +134,11 @@ class Host:
             raise XendOpError(f"VM name '{name}' already in use by {where}")
 
     def _allocate_domid(self) -> int:
-        used = self._by_domid.keys() | self._ghosts
-        for _ in range(DOMID_MAX + 1):
-            self._rover = self._rover + 1 if self._rover < DOMID_MAX else 1
-            if self._rover not in used:
+        live, ghosts = self._by_domid, self._ghosts
+        top = self.settings.max_domid
+        for _ in range(top + 1):
+            self._rover = self._rover + 1 if self._rover < top else 1
+            if self._rover not in live and self._rover not in ghosts:
                 return self._rover
         raise XendOpError("Error creating domain: out of domain ids (ENOMEM)")
 
@@ -270,7 +286,7 @@ class Host:
             else:
                 self._check_name_free(new.name, new.uuid)
                 dom = new
-                self._by_uuid[dom.uuid] = dom
+                self._add(dom)
             self._launch(dom, paused=True)
             self.log(f"create {dom.name} id {dom.domid}")
             return dom
@@ -282,13 +298,14 @@ class Host:
             dom = self._by_uuid.get(new.uuid)
             if dom is None:
                 dom = new
-                self._by_uuid[dom.uuid] = dom
+                self._add(dom)
             else:
                 dom.config, dom.managed = new.config, True
                 if not dom.running:
                     for k in ("name", "memory", "maxmem", "vcpus", "vcpu_avail", "hvm",
                               "on_poweroff", "on_reboot", "on_crash"):
                         setattr(dom, k, getattr(new, k))
+                    self._names[dom.name] = dom
             self._persist(dom)
             return dom
 
@@ -307,9 +324,9 @@ class Host:
             self._check_name_free(new.name, new.uuid)
             if dom is None:
                 dom = new
-                self._by_uuid[dom.uuid] = dom
             else:
                 dom.name = new.name
+            self._add(dom)
             self._launch(dom, paused=False)
             self.log(f"restore {dom.name} id {dom.domid}")
             return dom
@@ -391,7 +408,7 @@ class Host:
 
     def _restart(self, dom: SimDomain) -> None:
         self._teardown(dom)
-        self._by_uuid[dom.uuid] = dom
+        self._add(dom)
         self._launch(dom)
 
     def _rename_restart(self, dom: SimDomain) -> None:
@@ -408,12 +425,12 @@ class Host:
             self.tree.write(f"/local/domain/{old_id}/vm", f"/vm/{keep.uuid}".encode())
         keep.domid, keep.shutdown_code, keep.cpu_ns, keep.cpu_stamp = old_id, dom.shutdown_code, dom.cpu_ns, dom.cpu_stamp
         keep.start_time = dom.start_time
-        self._by_uuid[keep.uuid] = keep
+        self._add(keep)
         self._by_domid[old_id] = keep
         self._publish(keep)
         dom.domid = None
         if not dom.managed:
-            self._by_uuid[dom.uuid] = dom
+            self._add(dom)
         self._launch(dom)
 
     def op_rename(self, dom: SimDomain, name: str) -> None:
@@ -428,6 +445,7 @@ class Host:
 
     def _set_name(self, dom: SimDomain, name: str) -> None:
         dom.name = name
+        self._names[name] = dom
         if dom.running:
             with self.tree.batch():
                 self.tree.write(f"/local/domain/{dom.domid}/name", name.encode())
@@ -514,8 +532,13 @@ class Host:
         time.sleep(self.settings.save_delay)
         with self.lock:
             if dom.domid != domid:
+                # destroyed or restarted meanwhile: give the name back unless it was taken
+                dom.saving = False
+                if dom.name == f"migrating-{name}" and self._name_owner(name) in (None, dom):
+                    self._set_name(dom, name)
                 raise XendOpError("Save failed: domain went away while saving")
             dom.name = name
+            self._names[name] = dom
             dom.sync_config()
             try:
                 self.saves.write_image(file, dom.config, dom.memory)

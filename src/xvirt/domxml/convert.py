@@ -1,0 +1,72 @@
+"""Public conversions between libvirt domain XML and XenD S-expressions (libvirt's xen-sxpr format).
+
+``domain_xml_from_sxpr`` is libvirt's sexpr2xml direction (what ``virDomainGetXMLDesc`` returned
+for a XenD domain record); ``domain_xml_to_sxpr`` is xml2sexpr (the ``(vm ...)`` config posted to
+XenD with ``op=new`` / ``op=create``). ``domain_xml_from_native`` / ``domain_xml_to_native`` are the
+``virConnectDomainXMLFromNative`` / ``ToNative`` shapes with the format name ``"xen-sxpr"``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..errors import InvalidArgError, NoSupportError
+from .sxpr_format import format_domain_sxpr
+from .sxpr_parse import parse_domain_sxpr
+from .xml_format import format_domain_xml
+from .xml_parse import parse_domain_xml
+
+__all__ = ["NATIVE_FORMAT", "domain_xml_from_sxpr", "domain_xml_to_sxpr",
+           "domain_xml_from_native", "domain_xml_to_native"]
+
+NATIVE_FORMAT = "xen-sxpr"   # libvirt's XEN_CONFIG_FORMAT_SEXPR
+
+
+def domain_xml_from_sxpr(record: str | bytes | list, *, xend_config_format: int = 4,
+                         tty: str | None = None, vnc_port: int | None = None) -> str:
+    """Domain XML for a XenD ``(domain ...)`` record (text or a parsed ``sxp`` tree).
+
+    ``tty`` and ``vnc_port`` are what xenstore says for a running domain (console pty, VNC port);
+    leave them None when unknown. Raises :class:`xvirt.errors.SexprError` for malformed records.
+    """
+    d = parse_domain_sxpr(record, xend_config_format=xend_config_format, tty=tty,
+                          vnc_port=vnc_port)
+    return format_domain_xml(d)
+
+
+def domain_xml_to_sxpr(xml: str | bytes, *, xend_config_format: int = 4,
+                       network_bridge: Callable[[str], str] | None = None) -> str:
+    """The ``(vm ...)`` create config for a domain XML document.
+
+    ``network_bridge`` maps a virtual network name to its bridge (``<interface type='network'>``).
+    Raises :class:`xvirt.errors.XMLError` for invalid XML and :class:`xvirt.errors.NoSupportError`
+    for valid definitions XenD cannot express.
+    """
+    d = parse_domain_xml(xml)
+    return format_domain_sxpr(d, xend_config_format=xend_config_format,
+                              network_bridge=network_bridge)
+
+
+def _check_format(fmt: object) -> None:
+    if not isinstance(fmt, str):
+        raise InvalidArgError(f"native format must be a string such as {NATIVE_FORMAT!r}, "
+                              f"not {type(fmt).__name__}")
+    if fmt != NATIVE_FORMAT:
+        raise NoSupportError(f"unsupported native config format '{fmt}': only '{NATIVE_FORMAT}' "
+                             "is supported")
+
+
+def domain_xml_from_native(format: str, text: str, *, xend_config_format: int = 4) -> str:
+    """``virConnectDomainXMLFromNative``: native config text -> domain XML."""
+    _check_format(format)
+    if not isinstance(text, (str, bytes)):
+        raise InvalidArgError(f"native config must be text, not {type(text).__name__}")
+    return domain_xml_from_sxpr(text, xend_config_format=xend_config_format)
+
+
+def domain_xml_to_native(format: str, xml: str, *, xend_config_format: int = 4) -> str:
+    """``virConnectDomainXMLToNative``: domain XML -> native config text."""
+    _check_format(format)
+    if not isinstance(xml, (str, bytes)):
+        raise InvalidArgError(f"domain XML must be text, not {type(xml).__name__}")
+    return domain_xml_to_sxpr(xml, xend_config_format=xend_config_format)
