@@ -7,6 +7,7 @@ demand (unless ``?autostart=0``).
 
 from __future__ import annotations
 
+import re
 import uuid as _uuid
 from typing import NamedTuple
 
@@ -224,7 +225,6 @@ class Connection:
         node = self._driver.node()
         # the release is the first number in xen_extra (".4-1" -> 4); libvirt 2006 glued every
         # digit together ("41"), later versions read the first number, as here
-        import re
         m = re.search(r"\d+", sxp.child_value(node, "xen_extra", "") or "")
         digits = m.group(0) if m else ""
         try:
