@@ -23,8 +23,8 @@ can tell "missing" from "down"), :class:`XsProtocolError` is malformed bytes.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 from ..errors import XenstoreError
 
@@ -126,9 +126,11 @@ class XsProtocolError(XenstoreError):
         self.header = header
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One decoded message; ``type`` stays an ``int`` so unknown types can be represented."""
+class Message(NamedTuple):
+    """One decoded message; ``type`` stays an ``int`` so unknown types can be represented.
+
+    A named tuple rather than a dataclass: it is built once per message on the server's hot path.
+    """
 
     type: int
     req_id: int
@@ -143,7 +145,12 @@ class Message:
 # -------------------------------------------------------------------------------- encoding
 
 def _b(s: str | bytes) -> bytes:
-    return s if isinstance(s, bytes) else s.encode("utf-8", "surrogateescape")
+    if isinstance(s, bytes):
+        return s
+    try:
+        return s.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise XsProtocolError(f"xenstore string {s!r} cannot be encoded") from None
 
 
 def _s(b: bytes) -> str:
@@ -151,8 +158,18 @@ def _s(b: bytes) -> str:
 
 
 def pack_strings(*strings: str | bytes) -> bytes:
-    """Payload of NUL-terminated strings: ``pack_strings("a", "b") == b"a\\0b\\0"``."""
-    return b"".join(_b(s) + b"\0" for s in strings)
+    """Payload of NUL-terminated strings: ``pack_strings("a", "b") == b"a\\0b\\0"``.
+
+    A string holding a NUL would split into two on the wire, so it raises (EINVAL).
+    """
+    out = []
+    for s in strings:
+        b = _b(s)
+        if b"\0" in b:
+            raise XsProtocolError(f"xenstore string {s!r} contains a NUL")
+        out.append(b)
+        out.append(b"\0")
+    return b"".join(out)
 
 
 def encode(type: int, payload: bytes = b"", req_id: int = 0, tx_id: int = 0) -> bytes:
@@ -175,7 +192,7 @@ def request(type: int, *args: str | bytes, req_id: int = 0, tx_id: int = 0) -> b
 
 def write_request(path: str | bytes, value: bytes, req_id: int = 0, tx_id: int = 0) -> bytes:
     """WRITE is ``path NUL value`` with no trailing NUL (the value is raw bytes)."""
-    return encode(XsType.WRITE, _b(path) + b"\0" + value, req_id, tx_id)
+    return encode(XsType.WRITE, pack_strings(path) + value, req_id, tx_id)
 
 
 def reply(type: int, payload: bytes, req_id: int = 0, tx_id: int = 0) -> bytes:

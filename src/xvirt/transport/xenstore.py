@@ -10,9 +10,11 @@ GET_DOMAIN_PATH round trip) every event queued before it is in the buffer.
 Failures map to :mod:`xvirt.errors` here and only here: an error reply is
 :class:`~xvirt.protocol.xenstore.XsError` (``XsNoEntError`` for a missing node); an unreachable,
 dead, timed-out or desynchronised socket is :class:`XsConnectionError` (``XenstoreError`` with
-code ``VIR_ERR_NO_XENSTORE``) and the socket is dropped. The next call reconnects and registers
-again every watch this client holds; each fires once at registration, which tells the caller to
-re-read what it watches.
+code ``VIR_ERR_NO_XENSTORE``) and the socket is dropped. The next call reconnects; a request
+that could not even be sent on an old connection (xenstored restarted while the client was idle)
+is retried once on a new one, since xenstored never saw it. A new connection registers again
+every watch this client holds; each fires once at registration, which tells the caller to re-read
+what it watches.
 """
 
 from __future__ import annotations
@@ -44,7 +46,10 @@ class XsConnectionError(XenstoreError):
 
 
 def _enc(s: str) -> bytes:
-    return s.encode("utf-8", "surrogateescape")
+    try:
+        return s.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise XsError("EINVAL", repr(s)) from None
 
 
 class XenstoreClient:
@@ -97,7 +102,8 @@ class XenstoreClient:
         if self._connections > 1:
             self.reconnects += 1
             for path, token in list(self._watches):  # watches do not survive a connection
-                self._call(XsType.WATCH, _enc(path) + b"\0" + _enc(token) + b"\0", 0)
+                self._call(XsType.WATCH, _enc(path) + b"\0" + _enc(token) + b"\0", 0,
+                           retry=False)
         return s
 
     def _drop(self) -> None:
@@ -122,20 +128,42 @@ class XenstoreClient:
 
     # ------------------------------------------------------------------ one round trip
 
-    def _call(self, type: int, payload: bytes, tx: int) -> bytes:
+    def _call(self, type: int, payload: bytes, tx: int, retry: bool = True) -> bytes:
         """Send one request and return its reply payload (caller holds the lock)."""
         n = len(payload)
         if n > XENSTORE_PAYLOAD_MAX:
             raise XsError("E2BIG")
-        sock = self._sock or self._connect()
+        sock = self._sock
+        if sock is not None and retry:
+            rid = self._req_id = (self._req_id + 1) & 0xFFFFFFFF
+            try:
+                sock.sendall(_PACK(type, rid, tx, n) + payload)
+            except OSError:
+                # The connection died while idle (xenstored restarted or dropped us). An
+                # unsent request never reached xenstored, so one retry on a new one is safe.
+                self._drop()
+                sock = None
+            else:
+                self._counts[type] = self._counts.get(type, 0) + 1
+                return self._reply(sock, type, rid)
+        if sock is None:
+            sock = self._connect()
         rid = self._req_id = (self._req_id + 1) & 0xFFFFFFFF
         try:
             sock.sendall(_PACK(type, rid, tx, n) + payload)
-            self._counts[type] = self._counts.get(type, 0) + 1
-            buf = self._rbuf
+        except OSError as e:
+            self._drop()
+            raise XsConnectionError(f"xenstore connection {self.path} lost: "
+                                    f"{e.strerror or e}") from None
+        self._counts[type] = self._counts.get(type, 0) + 1
+        return self._reply(sock, type, rid)
+
+    def _reply(self, sock: socket.socket, type: int, rid: int) -> bytes:
+        """Read until the reply to ``rid``, buffering watch events that come first."""
+        buf = self._rbuf
+        try:
             while True:
-                # Fast path: the whole next message is already buffered.
-                if len(buf) >= 16:
+                if len(buf) >= 16:  # usually the whole reply arrives in one recv
                     t, r, _, ln = _UNPACK_FROM(buf)
                     if ln > XENSTORE_PAYLOAD_MAX:
                         raise XsProtocolError(f"xenstored sent a {ln}-byte payload")
@@ -196,9 +224,13 @@ class XenstoreClient:
 
     def read(self, path: str, tx: int = 0) -> bytes:
         """Value of a node (``XsNoEntError`` if it is missing)."""
+        try:
+            payload = path.encode("utf-8", "surrogateescape") + b"\0"
+        except UnicodeEncodeError:
+            raise XsError("EINVAL", repr(path)) from None
         with self._lock:
             try:
-                return self._call(_READ, path.encode() + b"\0", tx)
+                return self._call(_READ, payload, tx)
             except XsError as e:
                 raise XsError(e.errno, path) from None
 
