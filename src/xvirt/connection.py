@@ -16,7 +16,7 @@ from .constants import ListFlags, StatsGroups, StatsFlags, DomainState as S
 from .domain import Domain
 from .driver.records import Facts
 from .driver.xen import XenDriver
-from .errors import InvalidArgError, NoConnectError, NoDomainError, OperationDeniedError
+from .errors import ErrorDomain, InvalidArgError, NoConnectError, NoDomainError, OperationDeniedError
 from .protocol import sxp
 from .uri import Target, parse_uri
 
@@ -107,7 +107,9 @@ class Connection:
         if self.readonly:
             raise OperationDeniedError(f"operation forbidden: read only access prevents {what}")
 
-    def _xend_config_format(self) -> int:
+    @property
+    def xend_config_format(self) -> int:
+        """XenD's config format version (node ``xend_config_format``; absent before 3.0.3 = 1)."""
         if self._config_format is None:
             try:
                 self._config_format = int(sxp.child_value(self._driver.node(), "xend_config_format", "1"))
@@ -179,7 +181,8 @@ class Connection:
     # -- lookups ----------------------------------------------------------------------------------
     def lookup_by_id(self, domid: int) -> Domain:
         if not isinstance(domid, int) or isinstance(domid, bool) or domid < 0:
-            raise InvalidArgError(f"id in virDomainLookupByID must be zero or greater, got {domid!r}")
+            raise InvalidArgError("Invalid argument: id in virDomainLookupByID must be zero or greater",
+                                  domain=ErrorDomain.DOMAIN)
         return self._domain(self._driver.lookup_id(domid))
 
     def lookup_by_name(self, name: str) -> Domain:
@@ -247,14 +250,14 @@ class Connection:
     def define_xml(self, xml: str) -> Domain:
         from .domxml import domain_xml_to_sxpr
         self._check_writable("virDomainDefineXML")
-        config = domain_xml_to_sxpr(xml, xend_config_format=self._xend_config_format())
+        config = domain_xml_to_sxpr(xml, xend_config_format=self.xend_config_format)
         self._driver.dir_op("new", "virDomainDefineXML", config=config)
         return self._domain(self._uuid_of_config(config))
 
     def create_xml(self, xml: str, flags: int = 0) -> Domain:
         from .domxml import domain_xml_to_sxpr
         self._check_writable("virDomainCreateXML")
-        config = domain_xml_to_sxpr(xml, xend_config_format=self._xend_config_format())
+        config = domain_xml_to_sxpr(xml, xend_config_format=self.xend_config_format)
         rec = self._driver.dir_op("create", "virDomainCreateXML", config=config)
         uuid = self._uuid_of_config(config) if not isinstance(rec, list) else \
             _parse_uuid(sxp.child_value(rec, "uuid") or self._uuid_of_config(config))

@@ -93,7 +93,7 @@ class Domain:
         if rec is None:
             from .errors import NoDomainError
             raise NoDomainError(f"Domain not found: no domain with matching uuid '{self.uuid}'")
-        return domain_xml_from_sxpr(rec, xend_config_format=self._conn._xend_config_format())
+        return domain_xml_from_sxpr(rec, xend_config_format=self._conn.xend_config_format)
 
     # -- operations (all through XenD, addressed by UUID) ------------------------------------
     def _op(self, op: str, what: str, **params) -> None:
