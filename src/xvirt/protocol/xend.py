@@ -34,7 +34,7 @@ from typing import Iterable, Mapping
 from urllib.parse import parse_qs, quote, unquote
 
 from ..errors import (GetFailedError, HttpError, InvalidArgError, NoDomainError, PostFailedError,
-                      SexprError, XendError)
+                      SexprError)
 from . import sxp
 from .http import (HttpRequest, HttpRequestError, HttpResponse, STATUS_REASONS,
                    render_response)

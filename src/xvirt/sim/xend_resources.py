@@ -258,12 +258,12 @@ class XendApp:
         return values[0]
 
     def _creation_error(self, op: str, exc: Exception) -> Exception:
-        """SrvDomainDir wrapped whatever creation raised as ``Error creating domain: <msg>``; the
-        host model's XendOpError text is already the final xend.err text, so it passes as is."""
-        if self._is_op_error(exc):
-            return exc
+        """SrvDomainDir.op_create/op_new wrapped whatever creation raised as
+        ``Error creating domain: <msg>``; a message that already says so is not wrapped twice."""
         self._log_failure(op, exc)
-        return ArgError(f"Error creating domain: {_message(exc)}")
+        msg = _message(exc)
+        prefix = "Error creating domain: "
+        return ArgError(msg if msg.startswith(prefix) else prefix + msg)
 
     def _create(self, req: XendRequest) -> Reply:
         config = self._config(req)

@@ -50,6 +50,7 @@ log = logging.getLogger("xvirt.sim.xend")
 
 POLL_INTERVAL = 0.02        # seconds between checks of faults.xend_down (and of stop())
 IDLE_TIMEOUT = 30.0         # seconds a connection may stay silent before it is closed
+MAX_CONNECTIONS = 1024      # open connections (= threads); more are closed unanswered
 _CANNED = b"(domain (domid 0) (uuid 00000000-0000-0000-0000-000000000000) (name Domain-0)"
 
 
@@ -78,14 +79,17 @@ class XendServer:
     ``unix_path``: socket path (None for TCP only); ``tcp``: ``(host, port)`` or None, port 0
     picks a free port (read it back from ``tcp_address`` after ``start()``); ``latency``:
     seconds added to every reply; ``counters``/``faults``: shared objects (fresh ones if None);
-    ``op_error``: the host's failure class (default: any class named ``XendOpError``).
+    ``op_error``: the host's failure class (default: any class named ``XendOpError``);
+    ``idle_timeout``: seconds a silent connection is kept; ``max_connections``: open connections
+    (one thread each) beyond which new ones are closed unanswered.
     """
 
     def __init__(self, host, unix_path: str | os.PathLike | None, *,
                  tcp: tuple[str, int] | None = None, latency: float = 0.0,
                  counters: Counters | None = None, faults: Faults | None = None,
                  allow_non_loopback: bool = False, op_error: type[BaseException] | None = None,
-                 idle_timeout: float = IDLE_TIMEOUT) -> None:
+                 idle_timeout: float = IDLE_TIMEOUT, max_connections: int = MAX_CONNECTIONS
+                 ) -> None:
         if unix_path is None and tcp is None:
             raise ValueError("XendServer needs a unix socket path, a TCP address, or both")
         if tcp is not None and not allow_non_loopback and not _is_loopback(tcp[0]):
@@ -99,6 +103,7 @@ class XendServer:
         self.counters = counters if counters is not None else Counters()
         self.faults = faults if faults is not None else Faults()
         self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
         self.app = XendApp(host, op_error=op_error, url_port=tcp[1] if tcp else 8080)
         self._lock = threading.Lock()
         self._state = threading.Condition(self._lock)
@@ -166,6 +171,7 @@ class XendServer:
                 s.bind((host, port))
                 s.listen(128)
                 self.tcp_address = s.getsockname()[:2]
+                self.app.url_port = self.tcp_address[1]
                 socks.append(s)
         except BaseException:
             for s in socks:
@@ -207,14 +213,17 @@ class XendServer:
             pass
 
     def _close_listeners(self) -> None:
+        # Sockets are closed and the file removed before anyone waiting in set_down() is told,
+        # so that a client connecting right after set_down(True) is refused, not reset.
         with self._state:
             socks, self._listeners = self._listeners, []
-            was_listening, self._listening = self._listening, False
+            was_listening = self._listening
+            for s in socks:
+                s.close()
+            if was_listening and self.unix_path is not None:
+                self._unlink_socket()
+            self._listening = False
             self._state.notify_all()
-        for s in socks:
-            s.close()
-        if was_listening and self.unix_path is not None:
-            self._unlink_socket()
 
     def _abort_connections(self) -> list[threading.Thread]:
         with self._lock:
@@ -280,7 +289,13 @@ class XendServer:
         conn.setblocking(True)
         t = threading.Thread(target=self._serve, args=(conn,), name="xend-conn", daemon=True)
         with self._lock:
-            self._conns[conn] = t
+            full = len(self._conns) >= self.max_connections
+            if not full:
+                self._conns[conn] = t
+        if full:  # bounded threads: a flood of idle clients cannot exhaust the process
+            log.warning("XenD: %d connections open, refusing another", self.max_connections)
+            conn.close()
+            return
         t.start()
 
     # ------------------------------------------------------------------ one connection
