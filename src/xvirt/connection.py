@@ -76,6 +76,7 @@ class Connection:
         self.readonly = readonly
         self._driver = XenDriver(self.target, max_staleness=max_staleness)
         self._config_format: int | None = None
+        self._static: tuple[bytes | None, list] | None = None
         self._closed = False
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -112,7 +113,7 @@ class Connection:
         """XenD's config format version (node ``xend_config_format``; absent before 3.0.3 = 1)."""
         if self._config_format is None:
             try:
-                self._config_format = int(sxp.child_value(self._driver.node(), "xend_config_format", "1"))
+                self._config_format = int(sxp.child_value(self._node_static(), "xend_config_format", "1"))
             except (ValueError, TypeError):
                 self._config_format = 1
         return self._config_format
@@ -209,7 +210,20 @@ class Connection:
         return self.lookup_by_name(ref)
 
     # -- host -------------------------------------------------------------------------------------
+    def host_cpus(self) -> int:
+        """Physical CPUs of the host (the hypervisor channel when there is one)."""
+        return self.node_info().cpus
+
     def node_info(self) -> NodeInfo:
+        """The host's CPUs and memory: from the hypervisor (``physinfo``) without asking XenD,
+        else from XenD's node record."""
+        hv = self._driver.hv
+        if hv is not None:
+            p = hv.physinfo()
+            if p.cpu_mhz:
+                nodes, sockets, cores, threads = p.topology
+                return NodeInfo("x86_64", p.total_memory_mib * 1024, p.host_cpus, p.cpu_mhz,
+                                nodes, sockets, cores, threads)
         node = self._driver.node()
 
         def v(key: str, default: str = "0") -> int:
@@ -222,10 +236,18 @@ class Connection:
                         v("cores_per_socket", "1"), v("threads_per_core", "1"))
 
     def hostname(self) -> str:
-        return sxp.child_value(self._driver.node(), "host", "localhost")
+        return sxp.child_value(self._node_static(), "host", "localhost")
+
+    def _node_static(self) -> list:
+        """XenD's node record, kept for this boot of the host: hostname, Xen version and config
+        format do not change while it runs (a new boot of the simulated host has a new boot id)."""
+        boot = self._driver.hv.boot_id() if self._driver.hv is not None else None
+        if self._static is None or self._static[0] != boot:
+            self._static = (boot, self._driver.node())
+        return self._static[1]
 
     def version(self) -> int:
-        node = self._driver.node()
+        node = self._node_static()
         # the release is the first number in xen_extra (".4-1" -> 4); libvirt 2006 glued every
         # digit together ("41"), later versions read the first number, as here
         m = re.search(r"\d+", sxp.child_value(node, "xen_extra", "") or "")

@@ -35,8 +35,9 @@ __all__ = [
 
 MAGIC = b"XVDT"
 VERSION = 1
-# magic, version, seq, count, capacity, record_size, boot_id, host_cpus, closed
-HEADER = struct.Struct("<4sIQIII16sII")
+# magic, version, seq, count, capacity, record_size, boot_id, host_cpus, closed, then the host's
+# physical facts (Xen's ``physinfo``: total memory MiB, cpu MHz, nodes/sockets/cores/threads)
+HEADER = struct.Struct("<4sIQIII16sIIII4B")
 HEADER_SIZE = 64
 SEQ_OFFSET = 8
 # domain, pad, flags, tot_pages, max_pages, shared_info_frame, cpu_time, nr_online_vcpus,
@@ -69,6 +70,9 @@ class Header:
     boot_id: bytes
     host_cpus: int
     closed: bool
+    total_memory_mib: int = 0
+    cpu_mhz: int = 0
+    topology: tuple[int, int, int, int] = (1, 1, 1, 1)  # nodes, sockets per node, cores, threads
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,18 +131,22 @@ def state_of_flags(flags: int) -> int:
     return 0
 
 
-def pack_header(*, seq: int, count: int, boot_id: bytes, host_cpus: int, closed: bool = False) -> bytes:
-    raw = HEADER.pack(MAGIC, VERSION, seq, count, CAPACITY, RECORD_SIZE, boot_id, host_cpus, int(closed))
+def pack_header(*, seq: int, count: int, boot_id: bytes, host_cpus: int, closed: bool = False,
+                total_memory_mib: int = 0, cpu_mhz: int = 0,
+                topology: tuple[int, int, int, int] = (1, 1, 1, 1)) -> bytes:
+    raw = HEADER.pack(MAGIC, VERSION, seq, count, CAPACITY, RECORD_SIZE, boot_id, host_cpus, int(closed),
+                      total_memory_mib, cpu_mhz, *(min(255, max(0, t)) for t in topology))
     return raw.ljust(HEADER_SIZE, b"\0")
 
 
 def unpack_header(buf: bytes | memoryview) -> Header:
-    magic, version, seq, count, capacity, rsize, boot_id, cpus, closed = HEADER.unpack_from(buf, 0)
+    (magic, version, seq, count, capacity, rsize, boot_id, cpus, closed, mem, mhz,
+     *topo) = HEADER.unpack_from(buf, 0)
     if magic != MAGIC or version != VERSION or rsize != RECORD_SIZE:
         raise ValueError(f"not an xvirt domain table (magic {magic!r}, version {version}, record {rsize})")
     if count > capacity:
         raise ValueError(f"corrupt domain table: count {count} > capacity {capacity}")
-    return Header(seq, count, capacity, rsize, boot_id, cpus, bool(closed))
+    return Header(seq, count, capacity, rsize, boot_id, cpus, bool(closed), mem, mhz, tuple(topo))
 
 
 def pack_record(*, domid: int, flags: int, tot_pages: int, max_pages: int, cpu_time: int,

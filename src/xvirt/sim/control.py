@@ -15,7 +15,7 @@ import socket
 import socketserver
 import threading
 
-from ..errors import NoConnectError, OperationFailedError
+from ..errors import NoConnectError, OperationFailedError, SexprError
 from ..protocol import sxp
 from .host import Host, XendOpError
 
@@ -48,8 +48,10 @@ class _Handler(socketserver.StreamRequestHandler):
                 reply = {"ok": True, "result": result}
             except XendOpError as e:
                 reply = {"ok": False, "error": e.message}
-            except (ValueError, KeyError, TypeError) as e:
+            except (ValueError, KeyError, TypeError, SexprError) as e:
                 reply = {"ok": False, "error": f"bad request: {e}"}
+            except Exception as e:  # noqa: BLE001 - a failed request must not end the connection
+                reply = {"ok": False, "error": f"request failed: {e!r}"}
             self._reply(reply)
 
     def _reply(self, obj: dict) -> None:
@@ -75,7 +77,9 @@ class ControlServer:
             os.umask(old)
         os.chmod(path, 0o600)
         self._srv.control = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._srv.serve_forever, name="sim-control", daemon=True)
+        # a short poll interval: stop() waits for it (the default 0.5 s slowed every host stop)
+        self._thread = threading.Thread(target=self._srv.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="sim-control", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -177,7 +181,8 @@ class SimControl:
                     self._connect()
                 try:
                     self._sock.sendall(json.dumps({"cmd": cmd, **args}).encode() + b"\n")
-                    line = self._file.readline(MAX_LINE + 1)
+                    # no size cap on replies: the host's truth with 10000 domains is several MiB
+                    line = self._file.readline()
                     if not line:
                         raise OSError("connection closed")
                     break

@@ -55,6 +55,11 @@ class HostSettings:
     dying_delay: float = 0.02      # seconds a destroyed domain stays dying in the table
     save_delay: float = 0.01       # seconds a save takes (the domain is migrating-<name> meanwhile)
 
+    def topology(self) -> tuple[int, int, int, int]:
+        """(nodes, sockets per node, cores per socket, threads per core) for ``host_cpus``."""
+        threads = 2 if self.host_cpus % 2 == 0 and self.host_cpus > 1 else 1
+        return 1, 1, self.host_cpus // threads, threads
+
 
 class Host:
     def __init__(self, settings: HostSettings, *, tree, table, store: ConfigStore,
@@ -212,11 +217,11 @@ class Host:
         s = self.settings
         with self.lock:
             used = sum(d.memory for d in self._by_domid.values())
-        cores = max(1, s.host_cpus // 2)
+        _, _, cores, threads = s.topology()
         return ["node", ["system", "Linux"], ["host", f"xensim-{s.name}"], ["release", "2.6.18-xen"],
                 ["version", "#1 SMP Tue Dec 19 2006"], ["machine", "x86_64"],
                 ["nr_cpus", str(s.host_cpus)], ["nr_nodes", "1"], ["sockets_per_node", "1"],
-                ["cores_per_socket", str(cores)], ["threads_per_core", str(max(1, s.host_cpus // cores))],
+                ["cores_per_socket", str(cores)], ["threads_per_core", str(threads)],
                 ["cpu_mhz", str(s.cpu_mhz)], ["hw_caps", "bfebfbff:20100800:00000000:00000140:0000e3bd"],
                 ["total_memory", str(s.total_memory)], ["free_memory", str(max(0, s.total_memory - used))],
                 ["xen_major", "3"], ["xen_minor", "0"], ["xen_extra", ".4-1"],

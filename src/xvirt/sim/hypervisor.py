@@ -22,7 +22,8 @@ _SEQ = struct.Struct("<Q")
 
 
 class DomainTableWriter:
-    def __init__(self, path: str, *, host_cpus: int) -> None:
+    def __init__(self, path: str, *, host_cpus: int, total_memory_mib: int = 0, cpu_mhz: int = 0,
+                 topology: tuple[int, int, int, int] = (1, 1, 1, 1)) -> None:
         self.path = path
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -40,8 +41,9 @@ class DomainTableWriter:
             pass
         self.boot_id = os.urandom(16)
         self._host_cpus = host_cpus
+        self._physinfo = {"total_memory_mib": total_memory_mib, "cpu_mhz": cpu_mhz, "topology": topology}
         self._mm[: dt.HEADER_SIZE] = dt.pack_header(seq=self._seq | 1, count=0, boot_id=self.boot_id,
-                                                     host_cpus=host_cpus)
+                                                     host_cpus=host_cpus, **self._physinfo)
         self._finish(0)
 
     # -- seqlock ------------------------------------------------------------------------------
@@ -55,7 +57,8 @@ class DomainTableWriter:
         # everything but the counter first, then the counter: a reader that sees the new even
         # value has also seen the header it guards
         self._mm[: dt.HEADER_SIZE] = dt.pack_header(seq=self._seq, count=count, boot_id=self.boot_id,
-                                                     host_cpus=self._host_cpus, closed=closed)
+                                                     host_cpus=self._host_cpus, closed=closed,
+                                                     **self._physinfo)
         self._seq += 1
         _SEQ.pack_into(self._mm, dt.SEQ_OFFSET, self._seq)
 

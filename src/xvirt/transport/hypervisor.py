@@ -53,7 +53,12 @@ class DomainTableReader:
         while True:
             s1 = _SEQ.unpack_from(mm, dt.SEQ_OFFSET)[0]
             if not s1 & 1:
-                hdr = dt.unpack_header(mm)
+                try:
+                    hdr = dt.unpack_header(mm)
+                except ValueError as e:  # torn by a concurrent writer, or really corrupt
+                    if _SEQ.unpack_from(mm, dt.SEQ_OFFSET)[0] == s1:
+                        raise XenCallError(str(e)) from None
+                    continue
                 if hdr.closed:
                     raise NoConnectError("hypervisor unavailable: the simulated host has stopped")
                 result = fn(hdr.count)
@@ -125,7 +130,11 @@ class DomainTableReader:
             start = pos + 1
 
     def host_cpus(self) -> int:
-        return self._stable(lambda count: dt.unpack_header(self._mm).host_cpus)
+        return self.physinfo().host_cpus
+
+    def physinfo(self) -> dt.Header:
+        """The host's physical facts (cpus, memory, MHz, topology), as Xen's ``physinfo``."""
+        return self._stable(lambda count: dt.unpack_header(self._mm))
 
     def boot_id(self) -> bytes:
         return dt.unpack_header(self._mm).boot_id

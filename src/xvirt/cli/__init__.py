@@ -1,0 +1,1 @@
+"""The ``xvirt`` command: virsh-compatible commands, ``top``, the Prometheus exporter and the simulator."""

@@ -1,0 +1,178 @@
+"""The ``xvirt`` commands that change domains (start, create, define, destroy, save, setmem, ...).
+
+Success and failure messages are virsh 9's (``tools/virsh-domain.c``): most echo the domain
+argument as the user typed it (``Domain '3' destroyed``); ``start``, ``create`` and ``define``
+name the domain. A failed operation prints virsh's ``Failed to ...`` line and then the library's
+message on a second ``error:`` line. Files named for ``save``/``restore`` are passed to XenD as
+given: XenD resolves them on the host.
+"""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import LibvirtError
+from . import format as fmt
+from .session import CommandError, VirshCommand, emit, resolve_domain, with_session
+
+__all__ = ["COMMANDS"]
+
+
+def _run(fn, failure: str | None) -> None:
+    """Call ``fn``; on a library error raise virsh's pair of lines (or just the library's)."""
+    try:
+        fn()
+    except LibvirtError as e:
+        raise CommandError(*([failure] if failure else []), str(e)) from None
+
+
+def _read_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        raise CommandError(f"Failed to open file '{path}': {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"Failed to read file '{path}': not UTF-8 text") from None
+
+
+def _simple(name: str, method: str, done: str, failed: str, help_text: str) -> click.Command:
+    """A command taking one domain and calling one Domain method (suspend, destroy, ...)."""
+    @click.command(name, cls=VirshCommand, help=help_text)
+    @click.argument("domain")
+    @with_session
+    def command(session, domain):
+        dom = resolve_domain(session.conn, domain)
+        _run(getattr(dom, method), failed.format(domain))
+        emit(done.format(domain) + "\n")
+    return command
+
+
+destroy_cmd = _simple("destroy", "destroy", "Domain '{}' destroyed", "Failed to destroy domain '{}'",
+                      "Destroy (stop) a domain immediately.")
+suspend_cmd = _simple("suspend", "suspend", "Domain '{}' suspended", "Failed to suspend domain '{}'",
+                      "Suspend (pause) a running domain.")
+resume_cmd = _simple("resume", "resume", "Domain '{}' resumed", "Failed to resume domain '{}'",
+                     "Resume a suspended domain.")
+shutdown_cmd = _simple("shutdown", "shutdown", "Domain '{}' is being shutdown", "Failed to shutdown domain '{}'",
+                       "Gracefully shut down a domain.")
+reboot_cmd = _simple("reboot", "reboot", "Domain '{}' is being rebooted", "Failed to reboot domain '{}'",
+                     "Reboot a domain.")
+undefine_cmd = _simple("undefine", "undefine", "Domain '{}' has been undefined", "Failed to undefine domain '{}'",
+                       "Undefine an inactive domain (remove its configuration).")
+
+
+@click.command("start", cls=VirshCommand)
+@click.argument("domain")
+@with_session
+def start_cmd(session, domain):
+    """Start a (previously defined) inactive domain."""
+    dom = resolve_domain(session.conn, domain, by_id=False)
+    if dom.id >= 0:
+        raise CommandError("Domain is already active")
+    name = dom.name
+    _run(dom.create, f"Failed to start domain '{name}'")
+    emit(f"Domain '{name}' started\n")
+
+
+@click.command("create", cls=VirshCommand)
+@click.argument("file")
+@with_session
+def create_cmd(session, file):
+    """Create (and start) a transient domain from an XML file."""
+    xml = _read_file(file)
+    box = {}
+    _run(lambda: box.setdefault("dom", session.conn.create_xml(xml)), f"Failed to create domain from {file}")
+    emit(f"Domain '{box['dom'].name}' created from {file}\n")
+
+
+@click.command("define", cls=VirshCommand)
+@click.argument("file")
+@with_session
+def define_cmd(session, file):
+    """Define (but don't start) a domain from an XML file."""
+    xml = _read_file(file)
+    box = {}
+    _run(lambda: box.setdefault("dom", session.conn.define_xml(xml)), f"Failed to define domain from {file}")
+    emit(f"Domain '{box['dom'].name}' defined from {file}\n")
+
+
+@click.command("save", cls=VirshCommand)
+@click.argument("domain")
+@click.argument("file")
+@with_session
+def save_cmd(session, domain, file):
+    """Save a running domain's state to a file (on the host) and stop it."""
+    dom = resolve_domain(session.conn, domain)
+    _run(lambda: dom.save(file), f"Failed to save domain '{domain}' to {file}")
+    emit(f"\nDomain '{domain}' saved to {file}\n")
+
+
+@click.command("restore", cls=VirshCommand)
+@click.argument("file")
+@with_session
+def restore_cmd(session, file):
+    """Restore a domain from a saved state file (it gets a new id)."""
+    _run(lambda: session.conn.restore(file), f"Failed to restore domain from {file}")
+    emit(f"Domain restored from {file}\n")
+
+
+def _size(text: str) -> int:
+    try:
+        return fmt.parse_scaled_kib(text)
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+
+
+@click.command("setmem", cls=VirshCommand)
+@click.argument("domain")
+@click.argument("size")
+@with_session
+def setmem_cmd(session, domain, size):
+    """Change the memory allocation (SIZE in KiB unless suffixed: M, MiB, G, ...)."""
+    kib = _size(size)
+    dom = resolve_domain(session.conn, domain)
+    _run(lambda: dom.set_memory(kib), None)
+
+
+@click.command("setmaxmem", cls=VirshCommand)
+@click.argument("domain")
+@click.argument("size")
+@with_session
+def setmaxmem_cmd(session, domain, size):
+    """Change the maximum memory limit (SIZE in KiB unless suffixed)."""
+    kib = _size(size)
+    dom = resolve_domain(session.conn, domain)
+    _run(lambda: dom.set_max_memory(kib), "Unable to change MaxMemorySize")
+
+
+@click.command("setvcpus", cls=VirshCommand)
+@click.argument("domain")
+@click.argument("count")
+@with_session
+def setvcpus_cmd(session, domain, count):
+    """Change the number of virtual CPUs."""
+    try:
+        n = int(count, 10)
+        if n < 0:
+            raise ValueError
+    except ValueError:
+        raise CommandError(f"Numeric value '{count}' for <count> option is malformed or out of range") from None
+    dom = resolve_domain(session.conn, domain)
+    _run(lambda: dom.set_vcpus(n), None)
+
+
+@click.command("domrename", cls=VirshCommand)
+@click.argument("domain")
+@click.argument("new_name")
+@with_session
+def domrename_cmd(session, domain, new_name):
+    """Rename a domain."""
+    dom = resolve_domain(session.conn, domain)
+    _run(lambda: dom.rename(new_name), None)
+    emit("Domain successfully renamed\n")
+
+
+COMMANDS = [start_cmd, create_cmd, define_cmd, undefine_cmd, shutdown_cmd, reboot_cmd, destroy_cmd,
+            suspend_cmd, resume_cmd, save_cmd, restore_cmd, setmem_cmd, setmaxmem_cmd, setvcpus_cmd,
+            domrename_cmd]
