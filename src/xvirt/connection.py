@@ -165,18 +165,20 @@ class Connection:
         groups = StatsGroups(stats) if stats else (StatsGroups.STATE | StatsGroups.CPU_TOTAL |
                                                    StatsGroups.BALLOON | StatsGroups.VCPU)
         list_flags = int(flags) & 0xFF  # the state/persistence filters share libvirt's bit values
+        want_state, want_cpu = bool(groups & StatsGroups.STATE), bool(groups & StatsGroups.CPU_TOTAL)
+        want_balloon, want_vcpu = bool(groups & StatsGroups.BALLOON), bool(groups & StatsGroups.VCPU)
         out = []
         for x in self._selected(list_flags, names=True):
             d: dict = {}
-            if groups & StatsGroups.STATE:
+            if want_state:
                 d["state.state"], d["state.reason"] = int(x.state), x.reason
-            if groups & StatsGroups.CPU_TOTAL and x.id >= 0:
+            if want_cpu and x.id >= 0:
                 d["cpu.time"] = x.cpu_time_ns
-            if groups & StatsGroups.BALLOON:
+            if want_balloon:
                 d["balloon.current"], d["balloon.maximum"] = x.mem_kib, x.max_mem_kib
-            if groups & StatsGroups.VCPU:
+            if want_vcpu:
                 d["vcpu.current"], d["vcpu.maximum"] = x.vcpus, x.max_vcpus
-            out.append(DomainStats(self._domain(x.uuid), d, x.id, x.name))
+            out.append(DomainStats(Domain(self, x.uuid), d, x.id, x.name))
         return out
 
     # -- lookups ----------------------------------------------------------------------------------

@@ -39,9 +39,12 @@ class Facts:
         return reason_for(self.state)
 
 
+# libvirt reasons we can stand behind: running=booted, paused=user, others unknown
+_REASONS = {int(S.RUNNING): 1, int(S.BLOCKED): 0, int(S.PAUSED): 1}
+
+
 def reason_for(state: int) -> int:
-    # libvirt reasons we can stand behind: running=booted, paused=user, others unknown
-    return {S.RUNNING: 1, S.BLOCKED: 0, S.PAUSED: 1}.get(state, 0)
+    return _REASONS.get(state, 0)
 
 
 def facts_from_info(info: dt.DomainInfo, name: str | None = None) -> Facts:

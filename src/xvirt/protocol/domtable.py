@@ -30,7 +30,7 @@ __all__ = [
     "DYING", "HVM", "SHUTDOWN", "PAUSED", "BLOCKED", "RUNNING", "SHUTDOWN_SHIFT",
     "SHUTDOWN_POWEROFF", "SHUTDOWN_REBOOT", "SHUTDOWN_SUSPEND", "SHUTDOWN_CRASH",
     "DomainInfo", "Header", "pack_header", "unpack_header", "pack_record", "unpack_record",
-    "unpack_records", "ids_from_records", "state_of_flags", "PAGE_KIB",
+    "unpack_records", "ids_from_records", "state_of_flags", "handle_to_uuid", "PAGE_KIB",
 ]
 
 MAGIC = b"XVDT"
@@ -89,10 +89,11 @@ class DomainInfo:
     ssidref: int
     handle: bytes          # 16 bytes, the UUID
     shared_info_frame: int = 0
+    uuid: str = ""         # the handle as a dashed UUID string (filled in by the decoder)
 
-    @property
-    def uuid(self) -> str:
-        return str(_uuid.UUID(bytes=self.handle))
+    def __post_init__(self) -> None:
+        if not self.uuid:
+            object.__setattr__(self, "uuid", handle_to_uuid(self.handle))
 
     @property
     def memory_kib(self) -> int:
@@ -109,6 +110,12 @@ class DomainInfo:
     @property
     def state(self) -> int:
         return state_of_flags(self.flags)
+
+
+def handle_to_uuid(handle: bytes) -> str:
+    """The dashed lowercase form of a 16-byte handle (what ``str(uuid.UUID(bytes=h))`` gives)."""
+    h = handle.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def state_of_flags(flags: int) -> int:
@@ -160,7 +167,7 @@ def _info(fields: tuple, now_ns: int) -> DomainInfo:
     (domid, _pad, flags, tot, maxp, sif, cpu, online, maxid, ssid, rate, handle, stamp) = fields
     if rate and now_ns > stamp:
         cpu += (now_ns - stamp) * rate // 1000
-    return DomainInfo(domid, flags, tot, maxp, cpu, online, maxid, ssid, handle, sif)
+    return DomainInfo(domid, flags, tot, maxp, cpu, online, maxid, ssid, handle, sif, handle_to_uuid(handle))
 
 
 def unpack_record(buf: bytes | memoryview, offset: int, now_ns: int) -> DomainInfo:
