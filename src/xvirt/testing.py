@@ -37,7 +37,9 @@ class SimHost:
         daemon.stop(self.name, root=self.root)
 
     def restart(self, **kwargs) -> None:
+        """Stop and start again on the same state directory (latency 0 unless given)."""
         self.stop()
+        kwargs.setdefault("latency_ms", 0.0)
         daemon.start(self.name, root=self.root, **kwargs)
 
 

@@ -37,29 +37,34 @@ Value = Union[str, list]
 MAX_INPUT = 64 * 1024 * 1024  # bytes: a 10000-domain detail listing is ~10 MB
 MAX_DEPTH = 64
 
-_ATOM_END = set(" \t\n\r\v\f{}()<>[]!;#")
 _ESCAPES = {"a": "\a", "b": "\b", "t": "\t", "n": "\n", "v": "\v", "f": "\f", "r": "\r",
             "\\": "\\", "'": "'", '"': '"'}
 _BARE = re.compile(r"[A-Za-z0-9.\-_:/~]+\Z")
-# Token regex for the fast path: strings, brackets, atoms, comments, whitespace.
+# One token per match, leading whitespace included; groups by number for speed:
+# 1 comment, 2 "(", 3 ")", 4 '...', 5 "...", 6 atom. An atom starts with a printable ASCII
+# character other than a bracket, quote or "#", and runs while printable ASCII other than
+# {}()<>[]!;# follows.
 _TOKEN = re.compile(
-    r"""(?P<ws>[ \t\n\r\v\f]+)
-      | (?P<comment>\#[^\n]*)
-      | (?P<open>\()
-      | (?P<close>\))
-      | (?P<sq>'(?:[^'\\]|\\.)*')
-      | (?P<dq>"(?:[^"\\]|\\.)*")
-      | (?P<atom>[!$-&*-~][!-~]*?)(?=[ \t\n\r\v\f{}()<>\[\]!;\#]|[^!-~]|\Z)
-    """, re.VERBOSE | re.DOTALL)
+    r"""[ \t\n\r\v\f]*(?:
+        (\#[^\n]*)
+      | (\()
+      | (\))
+      | '((?:[^'\\]|\\.)*)'
+      | "((?:[^"\\]|\\.)*)"
+      | ([!$-&*-~][^\x00-\x20\x7f-\U0010ffff{}()<>\[\]!;\#]*)
+    )""", re.VERBOSE | re.DOTALL)
 # libvirt's reader (src/sexpr.c): only single quotes delimit strings; a bare atom runs to the next
 # whitespace or parenthesis (so "#", "!", "[" and double quotes are ordinary atom characters)
 _TOKEN_LENIENT = re.compile(
-    r"""(?P<ws>[ \t\n\r\v\f]+)
-      | (?P<open>\()
-      | (?P<close>\))
-      | (?P<sq>'(?:[^'\\]|\\.)*')
-      | (?P<atom>[^ \t\n\r\v\f()'][^ \t\n\r\v\f()]*)
-    """, re.VERBOSE | re.DOTALL)
+    r"""[ \t\n\r\v\f]*(?:
+        ((?!))
+      | (\()
+      | (\))
+      | '((?:[^'\\]|\\.)*)'
+      | ((?!))
+      | ([^ \t\n\r\v\f()'][^ \t\n\r\v\f()]*)
+    )""", re.VERBOSE | re.DOTALL)
+_TRAILING_WS = re.compile(r"[ \t\n\r\v\f]*\Z")
 _ESCAPE_RE = re.compile(r"\\(x[0-9A-Fa-f]{2}|[0-7]{1,3}|.)", re.DOTALL)
 
 
@@ -78,30 +83,16 @@ def _unescape(body: str) -> str:
     return _ESCAPE_RE.sub(repl, body)
 
 
-def _tokens(text: str, lenient: bool) -> Iterator[tuple[str, str, int]]:
-    pos, n = 0, len(text)
-    match = (_TOKEN_LENIENT if lenient else _TOKEN).match
-    while pos < n:
-        m = match(text, pos)
-        if m is None:
-            ch = text[pos]
-            if ch == "'" or (ch == '"' and not lenient):
-                if lenient:  # libvirt: an unterminated string runs to the end of input
-                    yield "str", _unescape(text[pos + 1:]), pos
-                    return
-                raise SexprError(f"malformed S-expression: unexpected EOF in string at offset {pos}")
-            raise SexprError(f"malformed S-expression: invalid character: code {ord(ch)} at offset {pos}")
-        kind = m.lastgroup
-        pos = m.end()
-        if kind == "ws" or kind == "comment":
-            continue
-        if kind == "sq" or kind == "dq":
-            yield "str", _unescape(m.group(kind)[1:-1]), m.start()
-        elif kind == "atom":
-            val = m.group(kind)
-            yield "atom", val, m.start()
-        else:
-            yield kind, m.group(kind), m.start()
+def _bad_token(text: str, pos: int, lenient: bool) -> SexprError | str:
+    """Why no token starts at ``pos`` (after whitespace); a string for libvirt's open-ended quote."""
+    while pos < len(text) and text[pos] in " \t\n\r\v\f":
+        pos += 1
+    ch = text[pos]
+    if ch == "'" or (ch == '"' and not lenient):
+        if lenient:  # libvirt: an unterminated string runs to the end of input
+            return _unescape(text[pos + 1:])
+        return SexprError(f"malformed S-expression: unexpected EOF in string at offset {pos}")
+    return SexprError(f"malformed S-expression: invalid character: code {ord(ch)} at offset {pos}")
 
 
 def _check_size(text: str | bytes, max_size: int) -> str:
@@ -117,35 +108,53 @@ def _check_size(text: str | bytes, max_size: int) -> str:
 
 def parse_all(text: str | bytes, *, mode: str = "strict", max_size: int = MAX_INPUT,
               max_depth: int = MAX_DEPTH) -> list[Value]:
-    """Parse every top-level value in ``text`` (strict mode)."""
+    """Parse every top-level value in ``text`` (strict mode); the first one (lenient mode)."""
     if mode not in ("strict", "lenient"):
         raise ValueError(f"unknown S-expression mode {mode!r}")
     text = _check_size(text, max_size)
     lenient = mode == "lenient"
+    match = (_TOKEN_LENIENT if lenient else _TOKEN).match
     out: list[Value] = []
     stack: list[list] = []
-    for kind, val, pos in _tokens(text, lenient):
-        if kind == "open":
+    top = out
+    pos, n = 0, len(text)
+    while pos < n:
+        m = match(text, pos)
+        if m is None:
+            if _TRAILING_WS.match(text, pos):
+                break
+            bad = _bad_token(text, pos, lenient)
+            if isinstance(bad, SexprError):
+                raise bad
+            top.append(bad)
+            break
+        pos = m.end()
+        kind = m.lastindex
+        if kind == 6:
+            top.append(m.group(6))
+        elif kind == 2:
             if len(stack) >= max_depth:
-                raise SexprError(f"malformed S-expression: nesting deeper than {max_depth} at offset {pos}")
+                raise SexprError(f"malformed S-expression: nesting deeper than {max_depth} at offset {m.start(2)}")
             new: list = []
-            (stack[-1] if stack else out).append(new)
+            top.append(new)
             stack.append(new)
-        elif kind == "close":
+            top = new
+            continue
+        elif kind == 3:
             if not stack:
                 if lenient and out:
                     break  # libvirt ignores what follows the first complete value
-                raise SexprError(f"malformed S-expression: syntax error: ) at offset {pos}")
+                raise SexprError(f"malformed S-expression: syntax error: ) at offset {m.start(3)}")
             stack.pop()
-            if lenient and not stack:
-                break
-        else:
-            (stack[-1] if stack else out).append(val)
-            if lenient and not stack:
-                break
-    if stack:
-        if not lenient:
-            raise SexprError("malformed S-expression: unexpected EOF (unclosed list)")
+            top = stack[-1] if stack else out
+        elif kind == 4 or kind == 5:
+            top.append(_unescape(m.group(kind)))
+        else:  # comment
+            continue
+        if lenient and not stack:
+            break
+    if stack and not lenient:
+        raise SexprError("malformed S-expression: unexpected EOF (unclosed list)")
     return out[:1] if lenient else out
 
 

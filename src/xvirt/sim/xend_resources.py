@@ -10,9 +10,10 @@ tools/python/xen/xend/server/{SrvDomainDir,SrvDomain}.py of the 3.0.4 era:
     /xend/node/dmesg  text/plain console ring; POST op=clear -> 200, empty
     /xend/node/log    text/plain xend log
     /xend/vnet/       ()
-    /xend/domain[/]   names (?state=, default running) | ?detail=1 records (running only: the
-                      3.0.4 SrvDomainDir calls list() without a state, so ``state`` is ignored
-                      there) ; POST op=create|new|restore|list
+    /xend/domain[/]   names (?state=, default running) | ?detail=1 records of every domain
+                      with an id, paused ones included (3.0.4's SrvDomainDir calls list()
+                      without a state, so ``state`` is ignored there; the host decides what
+                      "running" covers, see Host.domain_records) ; POST op=create|new|restore|list
     /xend/domain/<x>  record | ?op=vcpuinfo ; POST ops
 
 Resolution happens before the method is looked at: an unknown child is 404 text/plain
