@@ -151,8 +151,19 @@ class Host:
         self.table.upsert(dom.domid, **dom.table_fields())
 
     def _launch(self, dom: SimDomain, *, domid: int | None = None, paused: bool = False) -> None:
-        """Give ``dom`` an id and bring it up: xenstore nodes first, then the table record."""
-        dom.domid = self._allocate_domid() if domid is None else domid
+        """Give ``dom`` an id and bring it up: xenstore nodes first, then the table record.
+
+        When no id is free, a transient domain is forgotten (it has nothing left to exist as),
+        a managed one stays defined and inactive, and XenD reports the failure.
+        """
+        try:
+            new_id = self._allocate_domid() if domid is None else domid
+        except XendOpError:
+            dom.domid = None
+            if not dom.managed and self._by_uuid.get(dom.uuid) is dom:
+                del self._by_uuid[dom.uuid]
+            raise
+        dom.domid = new_id
         dom.paused, dom.dying, dom.saving, dom.shutdown_code = paused, False, False, None
         dom.cpu_ns, dom.cpu_stamp = 0, time.monotonic_ns()
         dom.start_time = time.time()
