@@ -218,10 +218,7 @@ def demo_cmd(name, domains, xend_latency_ms, samples, delay):
             [dict(r, state=r["state_code"]) for r in list_rows(conn, ListFlags.ACTIVE | ListFlags.INACTIVE)])))
         step("xvirt list", lambda: emit(fmt.list_table(
             [dict(r, state=r["state_code"]) for r in list_rows(conn, ListFlags.ACTIVE)])))
-        box = {}
-        step("(top, once at start: host CPUs and memory from node_info)",
-             lambda: box.setdefault("host", host_facts(conn)))
-        sampler = Sampler(conn, box["host"])
+        sampler = Sampler(conn, host_facts(conn))  # host facts: the hypervisor channel, no XenD
         first = [True]
 
         def show(frame) -> None:
