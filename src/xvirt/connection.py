@@ -58,7 +58,7 @@ def _parse_uuid(value) -> str:
 
 def _start_sim(target: Target) -> None:
     from .sim import daemon
-    if daemon.status(target.sim_name, target.sim_root)["running"]:
+    if daemon.is_running(target.sim_name, target.sim_root):
         return
     if not target.autostart:
         raise NoConnectError(f"simulated host {target.sim_name!r} is not running (start it with `xvirt sim start`)")

@@ -98,23 +98,28 @@ class Registry:
             del self._name_index[entry[1]]
         self.names_complete = False
 
-    def apply_event(self, path: str) -> None:
-        """Invalidate what a xenstore watch event on ``path`` may have changed."""
+    def apply_event(self, path: str) -> int | bool | None:
+        """Invalidate what a xenstore watch event on ``path`` may have changed.
+
+        Returns the domid whose name it may have changed, True for every name, None for none.
+        """
         if not path.startswith("/local/domain"):
-            return  # @introduceDomain/@releaseDomain: the table says which ids changed
+            return None  # @introduceDomain/@releaseDomain: the table says which ids changed
         parts = path.split("/")
         with self._lock:
             if len(parts) <= 3:
                 self._names.clear()
                 self._name_index.clear()
                 self.names_complete = False
-                return
+                return True
             if len(parts) == 4 or parts[4] == "name":
                 try:
                     domid = int(parts[3])
                 except ValueError:
-                    return
+                    return None
                 self._drop_name(domid)
+                return domid
+        return None
 
     def cached_name(self, domid: int, uuid: str) -> str | None:
         with self._lock:

@@ -39,6 +39,19 @@ WATCHES = (("/local/domain", "xvirt-names"), ("@introduceDomain", "xvirt-intro")
            ("@releaseDomain", "xvirt-release"))
 
 
+class _Snapshot:
+    """One ``?detail=1`` answer, decoded once and indexed by id, UUID and name."""
+
+    __slots__ = ("taken", "records", "facts", "by_id", "by_uuid", "by_name")
+
+    def __init__(self, taken: float, records: list) -> None:
+        self.taken, self.records = taken, records
+        self.facts = [facts_from_record(r) for r in records]
+        self.by_id = {f.id: f for f in self.facts if f.id >= 0}
+        self.by_uuid = {f.uuid: f for f in self.facts}
+        self.by_name = {f.name: f for f in self.facts if f.name}
+
+
 def _no_domain(what: str) -> NoDomainError:
     return NoDomainError(f"Domain not found: {what}")
 
@@ -53,7 +66,7 @@ class XenDriver:
         self.registry = Registry()
         self._lock = threading.RLock()
         self._watching = False
-        self._snap: tuple[float, list] | None = None
+        self._snap: _Snapshot | None = None
 
     def close(self) -> None:
         if self.xs is not None:
@@ -76,14 +89,18 @@ class XenDriver:
         """Every active domain's record in one request (``?detail=1``), or a snapshot within
         ``max_staleness``. (XenD 3.0.4 ignores ``state=`` on this path: inactive domains are
         listed by name only, see ``defined_records``.)"""
+        return self.xend_snapshot().records
+
+    def xend_snapshot(self) -> "_Snapshot":
         now = time.monotonic()
-        if self.max_staleness is not None and self._snap and now - self._snap[0] <= self.max_staleness:
-            return self._snap[1]
+        snap = self._snap
+        if self.max_staleness is not None and snap is not None and now - snap.taken <= self.max_staleness:
+            return snap
         value = self.xend.get("/xend/domain", detail="1")
-        records = [r for r in (value or []) if isinstance(r, list) and r[:1] == ["domain"]]
+        snap = _Snapshot(now, [r for r in (value or []) if isinstance(r, list) and r[:1] == ["domain"]])
         if self.max_staleness is not None:
-            self._snap = (now, records)
-        return records
+            self._snap = snap
+        return snap
 
     def xend_record(self, ref: str):
         """``GET /xend/domain/<ref>``: the record, or None for 404."""
@@ -94,11 +111,10 @@ class XenDriver:
         return rec if isinstance(rec, list) and rec[:1] == ["domain"] else None
 
     def _xend_facts_by_uuid(self, uuid: str) -> Facts | None:
-        if self.max_staleness is not None and self._snap:
-            if time.monotonic() - self._snap[0] <= self.max_staleness:
-                for rec in self._snap[1]:
-                    if record_uuid(rec) == uuid:
-                        return facts_from_record(rec)
+        if self.max_staleness is not None:  # running domains: the (possibly refreshed) snapshot
+            facts = self.xend_snapshot().by_uuid.get(uuid)
+            if facts is not None:
+                return facts
         rec = self.xend_record(uuid)
         if rec is None or record_uuid(rec) != uuid:
             return None
@@ -127,9 +143,17 @@ class XenDriver:
                 self.xs.watch(path, token)
             self._watching = True
 
-    def _apply_events(self) -> None:
+    def _apply_events(self) -> set[int] | bool:
+        """Apply buffered watch events; the domids whose names they touched (True: all)."""
+        touched: set[int] = set()
+        everything = False
         for path, _token in self.xs.events():
-            self.registry.apply_event(path)
+            hit = self.registry.apply_event(path)
+            if hit is True:
+                everything = True
+            elif hit is not None:
+                touched.add(hit)
+        return True if everything else touched
 
     def _read_name(self, domid: int) -> str | None:
         try:
@@ -171,12 +195,16 @@ class XenDriver:
                         missing.append(info)
                     else:
                         out[info.uuid] = name
-                for info in missing:
-                    name = self._read_name(info.domid)
-                    self._apply_events()
-                    if name is not None:
-                        self.registry.store_name(info.domid, info.uuid, name)
+                values = self.xs.read_many([f"/local/domain/{i.domid}/name" for i in missing])
+                # an event that arrived among the pipelined replies may postdate the read it
+                # concerns: such a name is true for this answer but must not be cached as valid
+                touched = self._apply_events()
+                for info, raw in zip(missing, values):
+                    if raw is not None:
+                        name = raw.decode("utf-8", "replace")
                         out[info.uuid] = name
+                        if touched is not True and info.domid not in touched:
+                            self.registry.store_name(info.domid, info.uuid, name)
         except XenstoreError:
             pass
         for info in infos:  # vanished mid-call, or xenstore down: ask XenD (rare)
@@ -190,7 +218,7 @@ class XenDriver:
     def list_ids(self) -> list[int]:
         if self.hv is not None:
             return self.hv.list_ids(skip_dying=True)
-        return sorted(f.id for f in map(facts_from_record, self.xend_records()) if f.id >= 0)
+        return sorted(self.xend_snapshot().by_id)
 
     def running_snapshot(self) -> list[dt.DomainInfo]:
         """Every live record (dying ones left out), rebinding the registry from the full set."""
@@ -206,10 +234,10 @@ class XenDriver:
             self.registry.bind(info.uuid, domid)
             return info.uuid
         if self.max_staleness is not None:  # answer from a snapshot no older than allowed
-            for f in map(facts_from_record, self.xend_records()):
-                if f.id == domid:
-                    return f.uuid
-            raise _no_domain(f"no domain with matching id {domid}")
+            facts = self.xend_snapshot().by_id.get(domid)
+            if facts is None:
+                raise _no_domain(f"no domain with matching id {domid}")
+            return facts.uuid
         rec = self.xend_record(str(domid))
         if rec is None or facts_from_record(rec).id != domid:  # a domain named "<id>" shadows ids
             for rec in self.xend_records():
@@ -228,9 +256,9 @@ class XenDriver:
             if found is not None:
                 return found
         elif self.max_staleness is not None:
-            for f in map(facts_from_record, self.xend_records()):
-                if f.name == name:
-                    return f.uuid
+            facts = self.xend_snapshot().by_name.get(name)
+            if facts is not None:
+                return facts.uuid
         rec = self.xend_record(name)
         if rec is None:
             raise _no_domain(f"no domain with matching name '{name}'")
@@ -327,7 +355,7 @@ class XenDriver:
                 out += [facts_from_info(i, named.get(i.uuid)) for i in infos
                         if not (names and i.uuid not in named)]
             else:
-                out += [f for f in map(facts_from_record, self.xend_records()) if f.id >= 0]
+                out += [f for f in self.xend_snapshot().facts if f.id >= 0]
         if inactive:
             out += [f for f in map(facts_from_record, self.defined_records()) if f.id < 0]
         return out

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 
 from ..errors import InvalidArgError, NoConnectError, OperationFailedError
 
-__all__ = ["SimPaths", "state_dir", "start", "stop", "status", "env_lines", "sim_uri", "parse_tcp", "main"]
+__all__ = ["SimPaths", "state_dir", "start", "stop", "status", "is_running", "env_lines", "sim_uri", "parse_tcp", "main"]
 
 
 def state_dir(name: str = "default") -> str:
@@ -122,6 +122,23 @@ def _read_pid(paths: SimPaths) -> int | None:
     except (OSError, ValueError):
         return None
     return pid if _pid_alive(pid) else None
+
+
+def is_running(name: str = "default", root: str | None = None) -> bool:
+    """Whether the simulated host answers (its pid lives and its control socket pings back):
+    cheap at any number of domains, unlike ``status`` which counts them."""
+    paths = SimPaths(root or state_dir(name))
+    if _read_pid(paths) is None:
+        return False
+    from .control import SimControl
+    try:
+        ctl = SimControl(paths.control, timeout=5)
+        try:
+            return ctl.ping() == "pong"
+        finally:
+            ctl.close()
+    except (NoConnectError, OperationFailedError):
+        return False
 
 
 def status(name: str = "default", root: str | None = None) -> dict:

@@ -425,7 +425,10 @@ class Host:
     def _restart(self, dom: SimDomain) -> None:
         self._teardown(dom)
         self._add(dom)
-        self._launch(dom)
+        try:
+            self._launch(dom)
+        except XendOpError as e:  # xend logs a failed restart; the domain stays down
+            self.log(f"restart of {dom.name} failed: {e.message}")
 
     def _rename_restart(self, dom: SimDomain) -> None:
         n = 1
@@ -447,7 +450,10 @@ class Host:
         dom.domid = None
         if not dom.managed:
             self._add(dom)
-        self._launch(dom)
+        try:
+            self._launch(dom)
+        except XendOpError as e:
+            self.log(f"restart of {dom.name} failed: {e.message}")
 
     def op_rename(self, dom: SimDomain, name: str) -> None:
         if not NAME_RE.match(name or ""):

@@ -222,6 +222,41 @@ class XenstoreClient:
 
     # ------------------------------------------------------------------ operations
 
+    def read_many(self, paths: list[str], *, window: int = 256) -> list[bytes | None]:
+        """Values of many nodes (None where missing), pipelined: up to ``window`` READs are
+        sent before their replies are read. xenstored answers a connection's requests in order,
+        so this costs one READ message each but about one round trip per window."""
+        payloads = [p.encode("utf-8", "surrogateescape") + b"\0" for p in paths]
+        if any(len(p) > XENSTORE_PAYLOAD_MAX for p in payloads):
+            raise XsError("E2BIG")
+        out: list[bytes | None] = []
+        with self._lock:
+            for start in range(0, len(payloads), window):
+                chunk = payloads[start:start + window]
+                if self._sock is None:
+                    self._connect()
+                sock = self._sock
+                rids, frames = [], []
+                for payload in chunk:
+                    rid = self._req_id = (self._req_id + 1) & 0xFFFFFFFF
+                    rids.append(rid)
+                    frames.append(_PACK(_READ, rid, 0, len(payload)) + payload)
+                try:
+                    sock.sendall(b"".join(frames))
+                except OSError as e:
+                    self._drop()
+                    raise XsConnectionError(f"xenstore connection {self.path} lost: "
+                                            f"{e.strerror or e}") from None
+                self._counts[_READ] = self._counts.get(_READ, 0) + len(chunk)
+                for rid in rids:
+                    try:
+                        out.append(self._reply(sock, _READ, rid))
+                    except XsError as e:
+                        if e.errno != "ENOENT" or isinstance(e, XsConnectionError):
+                            raise
+                        out.append(None)
+        return out
+
     def read(self, path: str, tx: int = 0) -> bytes:
         """Value of a node (``XsNoEntError`` if it is missing)."""
         try:
