@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import threading
 import time
 import uuid as _uuid
 
@@ -37,7 +36,7 @@ from xvirt.protocol import domtable as dt
 from xvirt.protocol import sxp
 from xvirt.transport.hypervisor import DomainTableReader
 
-from .workloads import History
+from .workloads import BackgroundChurn, History
 
 __all__ = ["TableOracle", "XenChurn", "OPS"]
 
@@ -77,7 +76,7 @@ def _config(name: str, uuid: str, memory: int) -> list:
             ["image", ["linux", ["kernel", "/boot/vmlinuz-2.6.18-xen"], ["root", "/dev/xvda1 ro"]]]]
 
 
-class XenChurn:
+class XenChurn(BackgroundChurn):
     """Another management tool acting on the simulated host through its control socket."""
 
     def __init__(self, control, oracle: TableOracle, truth: dict, *, seed: int = 2006) -> None:
@@ -91,9 +90,7 @@ class XenChurn:
         self.done: dict[str, int] = {op: 0 for op in OPS}
         self.failed = 0
         self.failures: list[str] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        BackgroundChurn.__init__(self)
 
     # -- the deterministic step between a listing and its lookups ----------------------------------
     def step(self, k: int, ids: list[int]) -> None:
@@ -118,30 +115,13 @@ class XenChurn:
                     self._run(op, uuid)
 
     # -- background churn ---------------------------------------------------------------------------
-    def start_background(self, rate: float) -> None:
-        if rate <= 0:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, args=(1.0 / rate,), name="churn", daemon=True)
-        self._thread.start()
-
-    def stop_background(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
-
-    def _loop(self, period: float) -> None:
-        n = 0
-        while not self._stop.wait(period):
-            with self._lock:
-                ids = [d for d in self.oracle.ids() if d != 0]
-                if not ids:
-                    continue
-                uuid = self.oracle.holder(self.rng.choice(ids))
-                if uuid is not None:
-                    self._run(OPS[n % len(OPS)], uuid)
-                    n += 1
+    def churn_once(self, n: int) -> bool:
+        ids = [d for d in self.oracle.ids() if d != 0]
+        uuid = self.oracle.holder(self.rng.choice(ids)) if ids else None
+        if uuid is None:
+            return False
+        self._run(OPS[n % len(OPS)], uuid)
+        return True
 
     # -- operations (called with the lock held) -----------------------------------------------------
     def _run(self, op: str, uuid: str) -> None:

@@ -12,11 +12,10 @@ from __future__ import annotations
 import itertools
 import os
 import random
-import threading
 import time
 import uuid as _uuid
 
-from bench.workloads import Gone, Handle, History, Info
+from bench.workloads import BackgroundChurn, Gone, Handle, History, Info
 
 __all__ = ["LibvirtSession", "LibvirtChurn", "OPS"]
 
@@ -72,7 +71,7 @@ def _xml(name: str, uuid: str, memory_kib: int) -> str:
             f"<currentMemory>{memory_kib}</currentMemory><vcpu>1</vcpu><os><type>xen</type></os></domain>")
 
 
-class LibvirtChurn:
+class LibvirtChurn(BackgroundChurn):
     def __init__(self, libvirt, conn, workdir: str, seed: int = 2006) -> None:
         self.libvirt, self.conn, self.workdir = libvirt, conn, workdir
         doms = conn.listAllDomains(0)
@@ -85,9 +84,7 @@ class LibvirtChurn:
         self.done = {op: 0 for op in OPS}
         self.failed = 0
         self.failures: list[str] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        BackgroundChurn.__init__(self)
 
     def mapping(self) -> dict[int, str]:
         flags = self.libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE
@@ -118,27 +115,13 @@ class LibvirtChurn:
             for op, domid in zip(OPS, picks):
                 self._run(op, live[domid])
 
-    def start_background(self, rate: float) -> None:
-        if rate > 0:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, args=(1.0 / rate,), daemon=True)
-            self._thread.start()
-
-    def stop_background(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
-
-    def _loop(self, period: float) -> None:
-        n = 0
-        while not self._stop.wait(period):
-            with self._lock:
-                live = self.mapping()
-                guests = self._guests(live)
-                if guests:
-                    self._run(OPS[n % len(OPS)], live[self.rng.choice(guests)])
-                    n += 1
+    def churn_once(self, n: int) -> bool:
+        live = self.mapping()
+        guests = self._guests(live)
+        if not guests:
+            return False
+        self._run(OPS[n % len(OPS)], live[self.rng.choice(guests)])
+        return True
 
     def _id(self, uuid: str) -> int | None:
         try:

@@ -122,6 +122,42 @@ class History:
         return m
 
 
+
+
+class BackgroundChurn:
+    """The background half of a churner: ``start_background(rate)`` runs ``churn_once(n)`` about
+    ``rate`` times a second under ``self._lock`` until ``stop_background()``. Subclasses set
+    ``self.rng`` and implement ``churn_once(n) -> bool`` (True when an operation ran)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def churn_once(self, n: int) -> bool:
+        raise NotImplementedError
+
+    def start_background(self, rate: float) -> None:
+        if rate <= 0:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, args=(1.0 / rate,), name="churn", daemon=True)
+        self._thread.start()
+
+    def stop_background(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def _loop(self, period: float) -> None:
+        n = 0
+        while not self._stop.wait(period):
+            with self._lock:
+                if self.churn_once(n):
+                    n += 1
+
+
 @dataclass
 class W4Stats:
     lookups: int = 0
