@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import stat
 import tempfile
@@ -813,6 +814,7 @@ def test_client_connection_errors_name_the_address(tmp_path):
         assert time.monotonic() - t0 < 60  # liveness: the timeout fired
     finally:
         mute.close()
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
     with pytest.raises(TypeError):
         XendClient(42)
 
