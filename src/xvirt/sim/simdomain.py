@@ -193,7 +193,8 @@ class SimDomain:
         rec += [["uuid", self.uuid], ["vcpus", str(self.vcpus)], ["vcpu_avail", str(self.vcpu_avail)],
                 ["cpu_weight", "1.0"], ["memory", str(self.memory)], ["shadow_memory", "0"],
                 ["maxmem", str(self.maxmem)]]
-        for key in ("bootloader", "bootloader_args"):
+        # config fields xend 3.0.3+ echoes in the record (after maxmem, reference §2.4)
+        for key in ("localtime", "cpus", "description", "bootloader", "bootloader_args"):
             node = sxp.child(c, key)
             if node is not None:
                 rec.append(list(node))
