@@ -230,6 +230,8 @@ def demo_cmd(name, domains, xend_latency_ms, samples, delay):
         width = max(len(t) for t, *_ in report)
         for title, client, sim, _xs in report:
             emit(f"  {title:<{width}}  {client} / {sim}\n")
+        emit(f"\nThe simulated host '{name}' keeps running: try `xvirt list --all`, `xvirt top`, "
+             f"`xvirt dominfo web-01`; stop it with `xvirt sim stop --name {name}`.\n")
     finally:
         session.close()
         ctl.close()
