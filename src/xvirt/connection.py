@@ -152,7 +152,8 @@ class Connection:
                             or (f & ListFlags.OTHER and x.state not in (S.RUNNING, S.BLOCKED, S.PAUSED, S.SHUTOFF)))
             facts = [x for x in facts if keep(x)]
         if f & (ListFlags.PERSISTENT | ListFlags.TRANSIENT):
-            persistent = {x.uuid: (x.persistent if x.persistent is not None else self._driver.is_persistent(x.uuid))
+            managed = self._driver.persistence() if any(x.persistent is None for x in facts) else {}
+            persistent = {x.uuid: x.persistent if x.persistent is not None else managed.get(x.uuid, True)
                           for x in facts}
             facts = [x for x in facts if (f & ListFlags.PERSISTENT and persistent[x.uuid])
                      or (f & ListFlags.TRANSIENT and not persistent[x.uuid])]

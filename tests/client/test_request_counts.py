@@ -133,3 +133,28 @@ def test_inactive_domains_need_xend(simhost):
         doms = conn.list_all_domains(ListFlags.INACTIVE)
     assert sorted(names) == sorted(d["name"] for d in simhost.control.truth()["inactive"])
     assert len(doms) == len(names)
+
+
+@pytest.mark.simhost(domains=N)
+def test_persistence_filter_costs_one_bulk_request_not_one_per_domain(simhost):
+    simhost.control.create(["vm", ["name", "transient-1"], ["memory", "64"], ["vcpus", "1"]])
+    truth = simhost.control.truth()
+    with xvirt.open(simhost.uri) as conn:
+        transient = conn.list_all_domains(ListFlags.ACTIVE | ListFlags.TRANSIENT)
+        assert conn.request_counts()["xend"] == {"GET /xend/domain?detail=1": 1}
+        persistent = conn.list_all_domains(ListFlags.ACTIVE | ListFlags.PERSISTENT)
+        assert conn.request_counts()["xend"] == {"GET /xend/domain?detail=1": 2}
+    assert {d.uuid for d in transient} == {d["uuid"] for d in truth["running"] if not d["managed"]}
+    assert {d.uuid for d in persistent} == {d["uuid"] for d in truth["running"] if d["managed"]}
+    assert "transient-1" in {d["name"] for d in truth["running"] if not d["managed"]}
+
+
+@pytest.mark.simhost(domains=N)
+def test_lookup_by_name_syncs_once(simhost):
+    with xvirt.open(simhost.uri) as conn:
+        conn.lookup_by_name("web-01")  # first: watches, one sync, one read per name
+        first = conn.request_counts()["xenstore"]
+        conn.lookup_by_name("db-01")   # then: one sync round trip
+        second = conn.request_counts()["xenstore"]
+    assert first == {"WATCH": 3, "GET_DOMAIN_PATH": 1, "READ": N + 1}
+    assert {k: second[k] - first.get(k, 0) for k in second} == {"WATCH": 0, "GET_DOMAIN_PATH": 1, "READ": 0}

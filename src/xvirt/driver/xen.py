@@ -82,9 +82,6 @@ class XenDriver:
                 "xend_total": sum(xend.values()), "xenstore_total": sum(xs.values())}
 
     # -- XenD helpers ---------------------------------------------------------------------------
-    def xend_get(self, path: str, **query):
-        return self.xend.get(path, **query)
-
     def xend_records(self) -> list:
         """Every active domain's record in one request (``?detail=1``), or a snapshot within
         ``max_staleness``. (XenD 3.0.4 ignores ``state=`` on this path: inactive domains are
@@ -271,12 +268,13 @@ class XenDriver:
 
     def _lookup_running_name(self, name: str) -> str | None:
         with self._lock:
-            self._ensure_watches()
-            self.xs.sync()
-            self._apply_events()
-            if not self.registry.names_complete:
+            if self.registry.names_complete:
+                self._ensure_watches()
+                self.xs.sync()  # one round trip makes the (complete) name index current
+                self._apply_events()
+            if not self.registry.names_complete:  # first time, or an event dropped names
                 infos = self.running_snapshot()
-                self.names_bulk(infos)
+                self.names_bulk(infos)  # syncs itself
                 self.registry.mark_names_complete([i.domid for i in infos])
             hit = self.registry.name_lookup(name)
             if hit is None:
@@ -325,6 +323,11 @@ class XenDriver:
             raise _no_domain(f"no domain with matching uuid '{uuid}'")
         return facts.name
 
+    def persistence(self) -> dict[str, bool]:
+        """Whether each domain XenD knows is managed, in one request (``?detail=1`` for the
+        running ones; every inactive domain XenD lists is managed by definition)."""
+        return {f.uuid: True if f.persistent is None else f.persistent for f in self.xend_snapshot().facts}
+
     def is_persistent(self, uuid: str) -> bool:
         rec = self.xend_record(uuid)
         if rec is None:
@@ -362,18 +365,20 @@ class XenDriver:
 
     # -- operations -----------------------------------------------------------------------------
     def op(self, uuid: str, op: str, what: str, **params) -> None:
-        try:
-            self.xend.post(f"/xend/domain/{uuid}", op, **params)
-        except NoDomainError:
-            raise _no_domain(f"no domain with matching uuid '{uuid}'") from None
-        except NoConnectError as e:
-            raise NoConnectError(f"{what}: XenD is unreachable: {e.message}") from None
-        except LibvirtError as e:
-            raise map_xend_error(e, what) from None
+        """A lifecycle operation on one domain, addressed by UUID."""
+        self._post(f"/xend/domain/{uuid}", op, what, params, missing=uuid)
 
     def dir_op(self, op: str, what: str, **params):
+        """An operation of the domain directory (create, new, restore)."""
+        return self._post("/xend/domain/", op, what, params)
+
+    def _post(self, path: str, op: str, what: str, params: dict, missing: str | None = None):
         try:
-            return self.xend.post("/xend/domain/", op, **params)
+            return self.xend.post(path, op, **params)
+        except NoDomainError:
+            if missing is None:
+                raise
+            raise _no_domain(f"no domain with matching uuid '{missing}'") from None
         except NoConnectError as e:
             raise NoConnectError(f"{what}: XenD is unreachable: {e.message}") from None
         except LibvirtError as e:
