@@ -36,7 +36,7 @@ from xvirt.protocol import domtable as dt
 from xvirt.protocol import sxp
 from xvirt.transport.hypervisor import DomainTableReader
 
-from .workloads import BackgroundChurn, History
+from .workloads import BackgroundChurn, History, spread_picks
 
 __all__ = ["TableOracle", "XenChurn", "OPS"]
 
@@ -98,17 +98,7 @@ class XenChurn(BackgroundChurn):
         (a stale listing, as a ``max_staleness`` connection returns, may name ids that are gone)."""
         with self._lock:
             live = set(self.oracle.ids())
-            guests = sorted(i for i in ids if i != 0 and i in live)
-            if len(guests) < len(OPS):
-                guests = sorted(i for i in live if i != 0)
-            if len(guests) < len(OPS):
-                return
-            picks: list[int] = []
-            for j in range(len(OPS)):
-                pos = (k * 5 + j * len(guests) // len(OPS)) % len(guests)
-                while guests[pos] in picks:
-                    pos = (pos + 1) % len(guests)
-                picks.append(guests[pos])
+            picks = spread_picks(k, ids, live - {0}, len(OPS))
             for op, domid in zip(OPS, picks):
                 uuid = self.oracle.holder(domid)
                 if uuid is not None:

@@ -15,7 +15,7 @@ import random
 import time
 import uuid as _uuid
 
-from bench.workloads import BackgroundChurn, Gone, Handle, History, Info
+from bench.workloads import BackgroundChurn, Gone, Handle, History, Info, spread_picks
 
 __all__ = ["LibvirtSession", "LibvirtChurn", "OPS"]
 
@@ -100,18 +100,7 @@ class LibvirtChurn(BackgroundChurn):
     def step(self, k: int, ids: list[int]) -> None:
         with self._lock:
             live = self.mapping()
-            allowed = set(self._guests(live))
-            guests = sorted(i for i in ids if i in allowed)
-            if len(guests) < len(OPS):
-                guests = sorted(allowed)
-            if len(guests) < len(OPS):
-                return
-            picks: list[int] = []
-            for j in range(len(OPS)):
-                pos = (k * 5 + j * len(guests) // len(OPS)) % len(guests)
-                while guests[pos] in picks:
-                    pos = (pos + 1) % len(guests)
-                picks.append(guests[pos])
+            picks = spread_picks(k, ids, set(self._guests(live)), len(OPS))
             for op, domid in zip(OPS, picks):
                 self._run(op, live[domid])
 

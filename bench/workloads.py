@@ -124,6 +124,24 @@ class History:
 
 
 
+def spread_picks(k: int, listed: list[int], allowed: set[int], n_ops: int) -> list[int]:
+    """The deterministic victims of churn step ``k``: ``n_ops`` distinct ids spread over the
+    listing (ids still allowed), or over every allowed id when the listing has too few; [] when
+    there are not enough guests. Both churners (xvirt's and the libvirt peer's) use it."""
+    guests = sorted(i for i in listed if i in allowed)
+    if len(guests) < n_ops:
+        guests = sorted(allowed)
+    if len(guests) < n_ops:
+        return []
+    picks: list[int] = []
+    for j in range(n_ops):
+        pos = (k * 5 + j * len(guests) // n_ops) % len(guests)
+        while guests[pos] in picks:
+            pos = (pos + 1) % len(guests)
+        picks.append(guests[pos])
+    return picks
+
+
 class BackgroundChurn:
     """The background half of a churner: ``start_background(rate)`` runs ``churn_once(n)`` about
     ``rate`` times a second under ``self._lock`` until ``stop_background()``. Subclasses set
