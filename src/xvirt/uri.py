@@ -3,8 +3,10 @@
 Grammar as libvirt's (``driver[+transport]://[host][:port]/[path][?params]``):
 
 * ``xen+sim:///NAME[?dir=STATE_DIR&autostart=0]`` the simulated host (started on demand);
-* ``xen:///`` / ``xen:///system`` a real Xen host at the standard paths (XenD unix socket,
-  xenstored socket; ``xen://localhost:8000/``-style TCP when a host is given);
+* ``xen:///`` / ``xen:///system`` a real Xen host: the hypervisor through libxenctrl, xenstore at
+  the first of ``$XENSTORED_PATH``, ``/run/xenstored/socket``, ``/var/run/xenstored/socket``,
+  ``/dev/xen/xenbus`` that exists (probed when the URI is parsed), the XenD unix socket
+  (``xen://localhost:8000/``-style TCP, XenD only, when a host is given);
 * ``xen+unix:///path/to/xend-socket`` and ``xen+http://host:port/`` XenD only.
 """
 
@@ -16,10 +18,16 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .errors import InvalidArgError, NoConnectError
 
-__all__ = ["Target", "parse_uri", "default_uri", "XEND_SOCKET", "XENSTORED_SOCKET"]
+__all__ = ["Target", "parse_uri", "default_uri", "probe_xenstore", "XEND_SOCKET", "XENSTORED_SOCKET",
+           "XENSTORE_PATHS", "PRIVCMD"]
 
 XEND_SOCKET = "/var/lib/xend/xend-socket"
 XENSTORED_SOCKET = "/var/run/xenstored/socket"
+# where xenstore is reached on a dom0, in the order libxenstore tries them (tools/libs/store/xs.c:
+# $XENSTORED_PATH, the daemon's socket under /run (older hosts: /var/run), else the kernel's
+# xenbus device, which speaks the same wire protocol)
+XENSTORE_PATHS = ("/run/xenstored/socket", "/var/run/xenstored/socket", "/dev/xen/xenbus")
+PRIVCMD = "/dev/xen/privcmd"
 
 
 @dataclass(frozen=True)
@@ -33,17 +41,27 @@ class Target:
     sim_name: str | None = None
     sim_root: str | None = None
     autostart: bool = False
+    hypervisor: str | None = None   # "xenctrl": the running hypervisor through libxenctrl
 
     @property
     def xend_only(self) -> bool:
-        return self.xenstore is None and self.domtable is None
+        return self.xenstore is None and self.domtable is None and self.hypervisor is None
+
+
+def probe_xenstore() -> str | None:
+    """The first xenstore endpoint of this host that exists, or None."""
+    env = os.environ.get("XENSTORED_PATH")
+    for path in ((env,) if env else ()) + XENSTORE_PATHS:
+        if os.path.exists(path):
+            return path
+    return None
 
 
 def default_uri() -> str:
     env = os.environ.get("XVIRT_DEFAULT_URI")
     if env:
         return env
-    if os.path.exists(XEND_SOCKET):
+    if os.path.exists(XEND_SOCKET) or os.path.exists(PRIVCMD):
         return "xen:///"
     return "xen+sim:///default"
 
@@ -77,7 +95,7 @@ def parse_uri(uri: str | None) -> Target:
             return Target(uri, (parts.hostname, port or 8000))
         if path not in ("", "/", "/system"):
             raise InvalidArgError(f"invalid connection URI {uri!r}: unexpected path {path!r}")
-        return Target(uri, params.get("socket", XEND_SOCKET), XENSTORED_SOCKET, None)
+        return Target(uri, params.get("socket", XEND_SOCKET), probe_xenstore(), None, hypervisor="xenctrl")
     if scheme == "xen+unix":
         if not path or path == "/":
             raise InvalidArgError(f"invalid connection URI {uri!r}: xen+unix:///path/to/xend-socket")

@@ -11,8 +11,10 @@ A destroyed domain stays in the table as ``dying`` until the hypervisor frees it
 has already forgotten it; the driver treats dying records as gone everywhere (lists, lookups,
 a handle's id), so the channels never disagree about whether a domain runs.
 
-Without a domain table (XenD-only URIs, or ``xen:///`` where no hypercall channel exists here)
-the driver asks XenD, with one bulk ``?detail=1`` request for lists and stats; with
+On a real dom0 (``xen:///``) the hypervisor channel is libxenctrl (transport/xenctrl.py) with the
+same records. Without a hypervisor channel (XenD-only URIs, or ``xen:///`` where libxenctrl cannot
+be used: not dom0, not root, unknown Xen version; the reason is kept in ``hv_error`` and named in
+XenD's errors) the driver asks XenD, with one bulk ``?detail=1`` request for lists and stats; with
 ``max_staleness`` it may answer from a snapshot no older than that.
 """
 
@@ -56,12 +58,38 @@ def _no_domain(what: str) -> NoDomainError:
     return NoDomainError(f"Domain not found: {what}")
 
 
+def open_hypervisor(target: Target):
+    """The hypervisor channel of ``target`` and, when it could not be opened, why (a LibvirtError)."""
+    if target.hypervisor == "xenctrl":
+        from ..transport.xenctrl import XenctrlReader
+        try:
+            return XenctrlReader(), None
+        except LibvirtError as e:
+            return None, e
+    return (DomainTableReader(target.domtable) if target.domtable else None), None
+
+
+class _XendWithoutHypervisor(XendClient):
+    """XenD on a host whose hypervisor channel is missing: unreachable-XenD errors name both."""
+
+    def __init__(self, address, why: LibvirtError) -> None:
+        super().__init__(address)
+        self._why = why
+
+    def _fail(self, what: str) -> NoConnectError:
+        err = super()._fail(what)
+        err.message = err.str1 = f"{self._why.message}; and {err.message}"
+        err.args = (err.message,)
+        return err
+
+
 class XenDriver:
     def __init__(self, target: Target, *, max_staleness: float | None = None) -> None:
         self.target = target
         self.max_staleness = max_staleness
-        self.xend = XendClient(target.xend)
-        self.hv: DomainTableReader | None = DomainTableReader(target.domtable) if target.domtable else None
+        self.hv, self.hv_error = open_hypervisor(target)
+        self.xend = XendClient(target.xend) if self.hv_error is None else \
+            _XendWithoutHypervisor(target.xend, self.hv_error)
         self.xs: XenstoreClient | None = XenstoreClient(target.xenstore) if (target.xenstore and self.hv) else None
         self.registry = Registry()
         self._lock = threading.RLock()
