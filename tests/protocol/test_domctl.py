@@ -2,6 +2,7 @@
 
 import struct
 import uuid
+from pathlib import Path
 
 import pytest
 from hypothesis import given, strategies as st
@@ -11,6 +12,16 @@ from xvirt.protocol import domctl
 from xvirt.protocol import domtable as dt
 
 L = domctl.layout_for(4, 17)
+DATA = Path(__file__).resolve().parents[1] / "data" / "realxen" / "hypervisor"
+
+
+def _xl_info() -> dict:
+    return {k.strip(): v.strip() for k, _, v in
+            (line.partition(":") for line in (DATA / "xl-info.txt").read_text().splitlines())}
+
+
+def _xl_list_v() -> list[list[str]]:
+    return [f for f in (line.split() for line in (DATA / "xl-list-v.txt").read_text().splitlines()[1:]) if len(f) >= 7]
 
 
 def _record(**f) -> bytes:
@@ -29,19 +40,22 @@ def _record(**f) -> bytes:
     return bytes(b)
 
 
-def test_4_17_record_fields_at_header_offsets():
-    # g1 of the real capture (tests/data/realxen): id 1, 128 MiB, 1 vcpu, blocked
-    h = uuid.UUID("3d1f85c3-2bb5-431f-95cf-fe7e71fc8577").bytes
-    raw = _record(domain=1, flags=dt.BLOCKED | (0xFF << 16), tot_pages=32768, max_pages=32768 + 256,
+@pytest.mark.parametrize("row", _xl_list_v(), ids=lambda r: r[0])
+def test_4_17_record_fields_at_header_offsets(row):
+    # each domain of the real capture's `xl list -v`, as the hypervisor would write its record
+    name, domid, mem, vcpus, state, secs, uid = row[:7]
+    flags = (dt.BLOCKED if "b" in state else 0) | (dt.RUNNING if "r" in state else 0) | (0xFF << 16)
+    raw = _record(domain=int(domid), flags=flags, tot_pages=int(mem) * 256, max_pages=int(mem) * 256 + 256,
                   outstanding_pages=7, shr_pages=8, paged_pages=9, shared_info_frame=0xABCDE,
-                  cpu_time=4_900_000_000, nr_online_vcpus=1, max_vcpu_id=0, ssidref=3, handle=h,
-                  cpupool=2, gpaddr_bits=52, emulation_flags=0x5, misc_flags=1)
+                  cpu_time=int(float(secs) * 1e9), nr_online_vcpus=int(vcpus), max_vcpu_id=int(vcpus) - 1,
+                  ssidref=3, handle=uuid.UUID(uid).bytes, cpupool=2, gpaddr_bits=52, emulation_flags=0x5,
+                  misc_flags=1)
     info = domctl.decode_domaininfo(L, raw)
-    assert (info.domid, info.flags, info.tot_pages, info.max_pages) == (1, dt.BLOCKED | (0xFF << 16), 32768, 33024)
+    assert (info.domid, info.flags, info.tot_pages) == (int(domid), flags, int(mem) * 256)
     assert (info.shared_info_frame, info.cpu_time, info.online_vcpus, info.max_vcpu_id, info.ssidref) == \
-        (0xABCDE, 4_900_000_000, 1, 0, 3)
-    assert info.uuid == "3d1f85c3-2bb5-431f-95cf-fe7e71fc8577"
-    assert info.memory_kib == 131072 and info.state == 2      # blocked
+        (0xABCDE, int(float(secs) * 1e9), int(vcpus), int(vcpus) - 1, 3)
+    assert info.uuid == uid and info.memory_kib == int(mem) * 1024
+    assert info.state == (2 if state.startswith("-b") else 1)
 
 
 def test_records_are_112_bytes_apart():
@@ -53,10 +67,11 @@ def test_records_are_112_bytes_apart():
 
 
 def test_physinfo_4_17_offsets_match_the_real_xl_info():
-    # xl info of the capture: nr_cpus 2, cores_per_socket 2, threads 1, cpu_mhz 2596, total_memory 2047
+    x = {k: int(float(v)) if k == "cpu_mhz" else v for k, v in _xl_info().items()}
     b = bytearray(112)
-    struct.pack_into("<10I", b, 0, 1, 2, 2, 1, 1, 0, 2596152, 0, 0, 0)
-    struct.pack_into("<5Q", b, 40, 2047 * 256, 776 * 256, 0, 0, 0x7ffff)
+    struct.pack_into("<10I", b, 0, int(x["threads_per_core"]), int(x["cores_per_socket"]), int(x["nr_cpus"]),
+                     int(x["max_cpu_id"]), int(x["nr_nodes"]), 0, int(float(_xl_info()["cpu_mhz"]) * 1000), 0, 0, 0)
+    struct.pack_into("<5Q", b, 40, int(x["total_memory"]) * 256, int(x["free_memory"]) * 256, 0, 0, 0x7ffff)
     p = domctl.decode_physinfo(L, bytes(b) + b"\0" * (domctl.PHYSINFO_BUFFER - 112))
     assert (p.nr_cpus, p.cores_per_socket, p.threads_per_core, p.nr_nodes) == (2, 2, 1, 1)
     assert (p.cpu_mhz, p.total_memory_mib, p.free_memory_mib, p.sockets_per_node) == (2596, 2047, 776, 1)

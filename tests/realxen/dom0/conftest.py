@@ -1,0 +1,115 @@
+"""Fixtures for the in-dom0 suite: `xl` as the truth, PV guests g1..g3, a reporter the host side reads.
+
+Runs inside the Xen 4.17 dom0 booted by tests/realxen/test_realxen.py, as root, with the checkout's
+src/ on PYTHONPATH. Each test's outcome is printed as one ``XVIRT_DOM0_RESULT {json}`` line on the
+console so the host-side test can report every in-dom0 failure by name.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import pytest
+
+GUEST_CFG = "/opt/xenqemu/guest.cfg"
+GUESTS = ("g1", "g2", "g3")
+GUEST_MEM = 96
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" or report.outcome != "passed":
+        text = "" if report.passed else str(report.longrepr)[-6000:]
+        line = json.dumps({"nodeid": report.nodeid, "when": report.when, "outcome": report.outcome,
+                           "seconds": round(report.duration, 3), "longrepr": text})
+        sys.__stdout__.write(f"\nXVIRT_DOM0_RESULT {line}\n")
+        sys.__stdout__.flush()
+
+
+def run(*cmd, check=True, timeout=120, **kw):
+    r = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, **kw)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed rc={r.returncode}: {r.stdout}{r.stderr}")
+    return r
+
+
+def xl(*args, check=True, timeout=120):
+    return run("xl", *args, check=check, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class XlDom:
+    name: str
+    id: int
+    mem_mib: int
+    vcpus: int
+    state: str
+    uuid: str
+
+
+def xl_list() -> dict:
+    """``xl list -v``: name -> XlDom (the truth the tests compare with)."""
+    out = {}
+    for line in xl("list", "-v").stdout.splitlines()[1:]:
+        f = line.split()
+        if len(f) >= 7:
+            out[f[0]] = XlDom(f[0], int(f[1]), int(f[2]), int(f[3]), f[4], f[6])
+    return out
+
+
+def wait_for(pred, what, timeout=90.0, interval=0.2):
+    """Poll ``pred`` until it returns a truthy value; the deadline only bounds the wait."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def make_guest(name, mem=GUEST_MEM):
+    cfg = f"/tmp/{name}.cfg"
+    with open(GUEST_CFG) as f:
+        text = f.read()
+    text = re.sub(r'^name = .*$', f'name = "{name}"', text, flags=re.M)
+    text = re.sub(r'^memory = .*$', f'memory = {mem}', text, flags=re.M)
+    with open(cfg, "w") as f:
+        f.write(text)
+    xl("create", cfg)
+    return wait_for(lambda: xl_list().get(name), f"{name} in xl list")
+
+
+def toolstack_calls(conn) -> int:
+    """Requests to any toolstack (XenD, xl/libxl) the connection made."""
+    c = conn.request_counts()
+    total = c.get("xend_total", 0)
+    for key in ("xl", "libxl", "toolstack"):
+        v = c.get(key)
+        if isinstance(v, dict):
+            total += sum(v.values())
+        elif isinstance(v, int):
+            total += v
+    return total
+
+
+@pytest.fixture
+def guests():
+    """g1..g3 running (created when missing; a test that changed them leaves them running)."""
+    have = xl_list()
+    for name in GUESTS:
+        if name not in have:
+            make_guest(name)
+    return xl_list()
+
+
+@pytest.fixture
+def conn():
+    import xvirt
+    c = xvirt.open("xen:///")
+    yield c
+    c.close()
