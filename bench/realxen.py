@@ -23,7 +23,7 @@ REPO = os.path.dirname(HERE)
 DOM0 = r"""
 set -e
 cd /run/xenqemu/checkout
-export PYTHONPATH=$PWD/src:$PWD PYTHONDONTWRITEBYTECODE=1 HOME=/root
+export PYTHONPATH=$PWD/src:$PWD HOME=/root
 mkdir -p /run/libvirt /var/lib/libvirt/libxl /var/log/libvirt/libxl /run/libvirt/libxl /var/lib/libvirt/libxl/save /etc/libvirt
 groupadd -r libvirt-qemu 2>/dev/null || true; useradd -r -g libvirt-qemu -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu 2>/dev/null || true
 groupadd -r libvirt 2>/dev/null || true

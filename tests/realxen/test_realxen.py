@@ -27,7 +27,7 @@ _spec.loader.exec_module(image)
 
 DOM0_SCRIPT = """
 cd /run/xenqemu/checkout || exit 3
-export PYTHONPATH=$PWD/src PYTHONDONTWRITEBYTECODE=1 HOME=/root
+export PYTHONPATH=$PWD/src HOME=/root   # bytecode is cached (tmpfs): each CLI process would compile again
 python3 -m pytest -c tests/realxen/dom0/pytest.ini --rootdir tests/realxen/dom0 -q --durations=0 tests/realxen/dom0
 """
 

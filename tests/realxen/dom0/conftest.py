@@ -17,7 +17,7 @@ import pytest
 
 GUEST_CFG = "/opt/xenqemu/guest.cfg"
 GUESTS = ("g1", "g2", "g3")
-GUEST_MEM = 96
+GUEST_MEM = 80
 
 
 def pytest_runtest_logreport(report):
@@ -34,6 +34,9 @@ def run(*cmd, check=True, timeout=120, **kw):
     if check and r.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed rc={r.returncode}: {r.stdout}{r.stderr}")
     return r
+
+
+XL_SLOW = 600   # seconds a domain build/save/restore may take on a loaded machine under TCG
 
 
 def xl(*args, check=True, timeout=120):
@@ -72,7 +75,7 @@ def wait_for(pred, what, timeout=90.0, interval=0.2):
         time.sleep(interval)
 
 
-def make_guest(name, mem=GUEST_MEM):
+def guest_cfg(name, mem=GUEST_MEM):
     cfg = f"/tmp/{name}.cfg"
     with open(GUEST_CFG) as f:
         text = f.read()
@@ -80,8 +83,22 @@ def make_guest(name, mem=GUEST_MEM):
     text = re.sub(r'^memory = .*$', f'memory = {mem}', text, flags=re.M)
     with open(cfg, "w") as f:
         f.write(text)
-    xl("create", cfg)
+    return cfg
+
+
+def make_guest(name, mem=GUEST_MEM):
+    xl("create", guest_cfg(name, mem), timeout=XL_SLOW)
     return wait_for(lambda: xl_list().get(name), f"{name} in xl list")
+
+
+def make_guests(names):
+    """Create several guests at once (building a domain is slow under QEMU's emulated CPU)."""
+    procs = [(n, subprocess.Popen(["xl", "create", guest_cfg(n)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)) for n in names]
+    for n, p in procs:
+        out, _ = p.communicate(timeout=XL_SLOW)
+        assert p.returncode == 0, f"xl create {n} failed rc={p.returncode}: {out}"
+    return wait_for(lambda: all(n in xl_list() for n in names), f"{names} in xl list")
 
 
 def toolstack_calls(conn) -> int:
@@ -101,9 +118,9 @@ def toolstack_calls(conn) -> int:
 def guests():
     """g1..g3 running (created when missing; a test that changed them leaves them running)."""
     have = xl_list()
-    for name in GUESTS:
-        if name not in have:
-            make_guest(name)
+    missing = [n for n in GUESTS if n not in have]
+    if missing:
+        make_guests(missing)
     return xl_list()
 
 

@@ -6,7 +6,7 @@ Guests are made and changed with `xl` directly (the truth); xvirt only reads, th
 
 import pytest
 
-from conftest import make_guest, toolstack_calls, wait_for, xl, xl_list
+from conftest import XL_SLOW, make_guest, toolstack_calls, wait_for, xl, xl_list
 
 from xvirt.constants import DomainState as S
 from xvirt.errors import NoDomainError
@@ -60,12 +60,12 @@ def test_save_restore_new_id_same_domain(guests, conn):
     dom = conn.lookup_by_name("g1")
     old = dom.id
     assert old == guests["g1"].id
-    xl("save", "g1", "/tmp/g1.save", timeout=300)
+    xl("save", "g1", "/tmp/g1.save", timeout=XL_SLOW)
     wait_for(_gone("g1"), "g1 saved")
     assert old not in conn.list_domain_ids()
     with pytest.raises(NoDomainError):
         conn.lookup_by_id(old)
-    xl("restore", "/tmp/g1.save", timeout=300)
+    xl("restore", "/tmp/g1.save", timeout=XL_SLOW)
     new = wait_for(lambda: xl_list().get("g1"), "g1 restored").id
     assert new != old
     assert dom.id == new and dom.name == "g1" and dom.is_active()
