@@ -86,9 +86,31 @@ def guest_cfg(name, mem=GUEST_MEM):
     return cfg
 
 
+def _feature(domid):
+    from xvirt.protocol.xenstore import XsNoEntError
+    from xvirt.transport.xenstore import XenstoreClient
+    xs = XenstoreClient("/run/xenstored/socket")
+    try:
+        return xs.read(f"/local/domain/{domid}/control/feature-suspend") == b"1"
+    except XsNoEntError:
+        return False
+    finally:
+        xs.close()
+
+
+def wait_ready(names):
+    """Until each guest's kernel answers control requests (it wrote control/feature-suspend):
+    before that, `xl save`/`xl reboot` fail with "guest didn't acknowledge"."""
+    def ready():
+        have = xl_list()
+        return all(n in have and _feature(have[n].id) for n in names)
+    wait_for(ready, f"{names} to boot", timeout=XL_SLOW, interval=1.0)
+
+
 def make_guest(name, mem=GUEST_MEM):
     xl("create", guest_cfg(name, mem), timeout=XL_SLOW)
-    return wait_for(lambda: xl_list().get(name), f"{name} in xl list")
+    wait_ready([name])
+    return xl_list()[name]
 
 
 def make_guests(names):
@@ -98,7 +120,7 @@ def make_guests(names):
     for n, p in procs:
         out, _ = p.communicate(timeout=XL_SLOW)
         assert p.returncode == 0, f"xl create {n} failed rc={p.returncode}: {out}"
-    return wait_for(lambda: all(n in xl_list() for n in names), f"{names} in xl list")
+    wait_ready(names)
 
 
 def toolstack_calls(conn) -> int:
@@ -121,6 +143,7 @@ def guests():
     missing = [n for n in GUESTS if n not in have]
     if missing:
         make_guests(missing)
+    wait_ready(GUESTS)
     return xl_list()
 
 
