@@ -1,13 +1,15 @@
 """``Connection`` and ``open()``: the public entry point, over the Xen driver of ``xvirt.driver``.
 
 A connection owns one driver (three channels), is usable as a context manager and from several
-threads, and refuses operations when read-only. ``xen+sim`` URIs start the simulated host on
-demand (unless ``?autostart=0``).
+threads, and refuses operations when read-only. Of the ``xen+sim`` URIs only the embedded default
+host (``xen+sim:///default``) starts on demand, saying so on stderr (not with ``?autostart=0``);
+any other simulated host must be running already.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 import uuid as _uuid
 from typing import NamedTuple
 
@@ -57,20 +59,22 @@ def _parse_uuid(value) -> str:
 
 
 def _start_sim(target: Target) -> None:
-    from .sim import daemon
-    if daemon.is_running(target.sim_name, target.sim_root):
-        return
-    if not target.autostart:
-        raise NoConnectError(f"simulated host {target.sim_name!r} is not running (start it with `xvirt sim start`)")
-    daemon.start(target.sim_name, root=target.sim_root)
+    from .sim import launcher  # runs the host as a separate process; imports none of its code
+    started = launcher.ensure_running(target.sim_name, target.sim_root, autostart=target.autostart)
+    if started is not None:
+        sys.stderr.write(launcher.describe_start(started) + "\n")
+        sys.stderr.flush()
 
 
 class Connection:
     def __init__(self, uri: str | None = None, *, readonly: bool = False,
                  max_staleness: float | None = None) -> None:
-        if max_staleness is not None and max_staleness < 0:
-            raise InvalidArgError("max_staleness must be >= 0 seconds")
+        if max_staleness is not None and (isinstance(max_staleness, bool) or not isinstance(max_staleness, (int, float))
+                                          or not max_staleness >= 0 or max_staleness == float("inf")):
+            raise InvalidArgError("max_staleness must be a finite number of seconds >= 0")
         self.target = parse_uri(uri)
+        if max_staleness is None:  # the keyword wins over the URI's ?max_staleness=
+            max_staleness = self.target.max_staleness
         if self.target.sim_name is not None:
             _start_sim(self.target)
         self.readonly = readonly

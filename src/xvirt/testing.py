@@ -12,8 +12,9 @@ import tempfile
 from dataclasses import dataclass
 from typing import Iterator
 
-from .sim import daemon
-from .sim.control import SimControl
+from .sim import launcher
+from .sim.control_client import SimControl
+from .sim.paths import SimPaths, sim_uri
 
 __all__ = ["SimHost", "sim_host", "simhost"]
 
@@ -25,30 +26,29 @@ class SimHost:
     control: SimControl
 
     @property
-    def paths(self) -> daemon.SimPaths:
-        return daemon.SimPaths(self.root)
+    def paths(self) -> SimPaths:
+        return SimPaths(self.root)
 
     @property
     def uri(self) -> str:
-        return daemon.sim_uri(self.name, self.root)
+        return sim_uri(self.name, self.root)
 
     def stop(self) -> None:
         self.control.close()
-        daemon.stop(self.name, root=self.root)
+        launcher.stop(self.name, root=self.root)
 
     def restart(self, **kwargs) -> None:
-        """Stop and start again on the same state directory (latency 0 unless given)."""
+        """Stop and start again on the same state directory, with the settings it was created with."""
         self.stop()
-        kwargs.setdefault("latency_ms", 0.0)
-        daemon.start(self.name, root=self.root, **kwargs)
+        launcher.start(self.name, root=self.root, **kwargs)
 
 
 @contextlib.contextmanager
 def sim_host(domains: int = 20, *, latency_ms: float = 0.0, name: str = "test", **kwargs) -> Iterator[SimHost]:
     root = tempfile.mkdtemp(prefix="xv")
     try:
-        daemon.start(name, root=root, domains=domains, latency_ms=latency_ms, **kwargs)
-        host = SimHost(name, root, SimControl(daemon.SimPaths(root).control))
+        launcher.start(name, root=root, domains=domains, latency_ms=latency_ms, **kwargs)
+        host = SimHost(name, root, SimControl(SimPaths(root).control))
         try:
             yield host
         finally:

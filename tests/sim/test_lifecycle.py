@@ -192,7 +192,7 @@ def test_save_outside_the_save_dir_is_refused(env):
     domid, _ = env.create("sv-out")
     for bad in ("/tmp/xvirt-evil.img", "../evil.img", "../../etc/evil", os.path.dirname(env.h.paths.save)):
         msg = env.xend_error("/xend/domain/sv-out", "save", file=bad)
-        assert "outside the simulator's save directory" in msg, msg
+        assert "is outside the save directory" in msg, msg
     assert env.xend_error("/xend/domain/sv-out", "save", file="") == "Invalid file name"
     assert not os.path.exists("/tmp/xvirt-evil.img")
     assert env.domid("sv-out") == domid                            # still running, same name and id
