@@ -2,7 +2,7 @@
 
 libvirt's expected files come from many commits; our converter writes one (final) style. Before an
 ``exact`` pair is compared, BOTH documents go through the same rules below, each of which removes
-an era marker listed in shared/reference/xml-sxpr-conversion.md §4 or a value libvirt derives
+an era marker listed in docs/design.md §6.3 or a value libvirt derives
 (rather than reads) from the record. Nothing else is touched; the result is compared as canonical
 XML (xml.etree.ElementTree.canonicalize; indentation-only text dropped, other text kept verbatim).
 

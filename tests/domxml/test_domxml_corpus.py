@@ -1,4 +1,4 @@
-"""libvirt's own sexpr2xml / xml2sexpr test pairs (shared/corpus/xend-sexpr), both directions.
+"""libvirt's own sexpr2xml / xml2sexpr test pairs (tests/data/corpus/xend-sexpr), both directions.
 
 Checks per pair (see domxml_normalise.py for the explicit era rules):
 

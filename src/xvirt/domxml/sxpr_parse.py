@@ -1,7 +1,7 @@
 """XenD domain record (``(domain ...)``, or a ``(vm ...)`` config) -> :class:`DomainDef`.
 
 The facts are those of libvirt's sexpr2xml direction (src/xenxs/xen_sxpr.c, 2013, and
-src/xenconfig/xen_sxpr.c, final; see shared/reference/xml-sxpr-conversion.md §2-3), including the
+src/xenconfig/xen_sxpr.c, final; summarised in docs/design.md §6.3), including the
 differences by ``xend_config_format`` (1 = xend 3.0.2, 2 = 3.0.3, 3 = 3.0.4, 4 = 3.1.0):
 
 * format < 3: a ``(domain ...)`` record must carry ``domid``;

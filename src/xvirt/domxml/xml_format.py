@@ -3,7 +3,7 @@
 Element order is domain_conf.c's virDomainDefFormat: name, uuid, description, memory,
 currentMemory, vcpu, bootloader, os, features, clock, on_*, devices (emulator, disks, interfaces,
 serials, parallels, consoles, inputs, graphics, sounds, hostdevs, memballoon). Final-style markers
-(shared/reference/xml-sxpr-conversion.md §4): ``unit='KiB'``, ``placement='static'``,
+(docs/design.md §6.3): ``unit='KiB'``, ``placement='static'``,
 ``<loader type='rom'>``, ``<backingStore/>``, drive ``<address>`` for IDE/SCSI/floppy disks,
 ``<listen>`` sub-elements, implicit keyboards, ``<memballoon model='xen'/>``, and HVM consoles that
 mirror serial port 0. Passwords are never printed (libvirt needs VIR_DOMAIN_XML_SECURE for them).
