@@ -19,7 +19,7 @@ __all__ = ["Domain", "DomainInfo"]
 
 
 class DomainInfo(NamedTuple):
-    state: int
+    state: DomainState      # always a DomainState member (an int), running or not
     max_mem_kib: int
     mem_kib: int
     vcpus: int
@@ -66,11 +66,13 @@ class Domain:
 
     def info(self) -> DomainInfo:
         f = self._conn._driver.facts(self.uuid)
-        return DomainInfo(f.state, f.max_mem_kib, f.mem_kib, f.vcpus, f.cpu_time_ns)
+        return DomainInfo(DomainState(f.state), f.max_mem_kib, f.mem_kib, f.vcpus, f.cpu_time_ns)
 
-    def state(self) -> tuple[int, int]:
+    def state(self) -> tuple[DomainState, int]:
+        """``(state, reason)``: the state is a :class:`DomainState` member (an ``IntEnum``, so it
+        compares equal to libvirt's numbers) for running and inactive domains alike."""
         f = self._conn._driver.facts(self.uuid)
-        return f.state, f.reason
+        return DomainState(f.state), f.reason
 
     def is_active(self) -> bool:
         return self.id >= 0

@@ -102,7 +102,11 @@ def define_cmd(session, file):
 @click.argument("file")
 @with_session
 def save_cmd(session, domain, file):
-    """Save a running domain's state to a file (on the host) and stop it."""
+    """Save a running domain's state to FILE on the host and stop it.
+
+    FILE is not a path of this machine's current directory: XenD opens it on the Xen host, relative
+    to its own working directory. On a simulated host (xen+sim) it is relative to the host's save
+    directory, STATE_DIR/save (see `xvirt sim status`), and paths outside that directory are refused."""
     dom = resolve_domain(session.conn, domain)
     _run(lambda: dom.save(file), f"Failed to save domain '{domain}' to {file}")
     emit(f"\nDomain '{domain}' saved to {file}\n")
@@ -112,7 +116,10 @@ def save_cmd(session, domain, file):
 @click.argument("file")
 @with_session
 def restore_cmd(session, file):
-    """Restore a domain from a saved state file (it gets a new id)."""
+    """Restore a domain from a saved state FILE on the host (it gets a new id).
+
+    FILE is resolved by XenD on the Xen host, as for `save`: on a simulated host (xen+sim) relative to
+    its save directory, STATE_DIR/save; paths outside that directory are refused."""
     _run(lambda: session.conn.restore(file), f"Failed to restore domain from {file}")
     emit(f"Domain restored from {file}\n")
 

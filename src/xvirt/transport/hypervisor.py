@@ -60,7 +60,7 @@ class DomainTableReader:
                         raise XenCallError(str(e)) from None
                     continue
                 if hdr.closed:
-                    raise NoConnectError("hypervisor unavailable: the simulated host has stopped")
+                    raise NoConnectError("hypervisor unavailable: the host has stopped")
                 result = fn(hdr.count)
                 if _SEQ.unpack_from(mm, dt.SEQ_OFFSET)[0] == s1:
                     return result
