@@ -18,7 +18,8 @@ from .constants import ListFlags, StatsGroups, StatsFlags, DomainState as S
 from .domain import Domain
 from .driver.records import Facts
 from .driver.xen import XenDriver
-from .errors import ErrorDomain, InvalidArgError, NoConnectError, NoDomainError, OperationDeniedError
+from .errors import (ErrorDomain, InvalidArgError, NoConnectError, NoDomainError, OperationDeniedError,
+                     XenCallError, XendError)
 from .protocol import sxp
 from .uri import Target, parse_uri
 
@@ -64,6 +65,16 @@ def _start_sim(target: Target) -> None:
     if started is not None:
         sys.stderr.write(launcher.describe_start(started) + "\n")
         sys.stderr.flush()
+
+
+def _check_node_info(info: NodeInfo, error=XendError, source: str = "XenD") -> None:
+    """A host has at least one cpu and memory, and each count is non-negative (issue 12)."""
+    bad = [f"{k}={getattr(info, k)}" for k in ("memory_kib", "cpus", "mhz", "nodes", "sockets", "cores", "threads")
+           if getattr(info, k) < 0]
+    if info.cpus <= 0 or info.memory_kib <= 0:
+        bad += [f"{k}={getattr(info, k)}" for k in ("cpus", "memory_kib") if getattr(info, k) == 0]
+    if bad:
+        raise error(f"{source} sent invalid node information: {', '.join(bad)}")
 
 
 class Connection:
@@ -229,18 +240,22 @@ class Connection:
             p = hv.physinfo()
             if p.cpu_mhz:
                 nodes, sockets, cores, threads = p.topology
-                return NodeInfo("x86_64", p.total_memory_mib * 1024, p.host_cpus, p.cpu_mhz,
+                info = NodeInfo("x86_64", p.total_memory_mib * 1024, p.host_cpus, p.cpu_mhz,
                                 nodes, sockets, cores, threads)
+                _check_node_info(info, XenCallError, "the hypervisor")
+                return info
         node = self._driver.node()
 
         def v(key: str, default: str = "0") -> int:
             try:
                 return int(sxp.child_value(node, key, default))
-            except ValueError:
-                return 0
-        return NodeInfo(sxp.child_value(node, "machine", "x86_64"), v("total_memory") * 1024, v("nr_cpus"),
+            except (ValueError, TypeError):
+                return -1
+        info = NodeInfo(sxp.child_value(node, "machine", "x86_64"), v("total_memory") * 1024, v("nr_cpus"),
                         v("cpu_mhz"), v("nr_nodes", "1"), v("sockets_per_node", "1"),
                         v("cores_per_socket", "1"), v("threads_per_core", "1"))
+        _check_node_info(info)
+        return info
 
     def hostname(self) -> str:
         return sxp.child_value(self._node_static(), "host", "localhost")

@@ -351,6 +351,7 @@ def test_writer_restart_after_a_kill_mid_update(tmp_path):
     w1 = DomainTableWriter(path, host_cpus=2)
     w1.upsert(1, **fields(1))
     w1._begin()                     # killed here: sequence left odd, file never closed
+    w1._release()                   # ... and the kernel drops a killed process's lock
     odd = dt.unpack_header(open(path, "rb").read(64)).seq
     assert odd & 1
     w2 = DomainTableWriter(path, host_cpus=2)

@@ -298,7 +298,7 @@ def test_rename_keeps_the_id(env):
     assert env.xs_read(f"/local/domain/{domid}/name") == b"rn2"
     assert env.xs_read(f"/vm/{u}/name") == b"rn2"
     assert env.table.info(domid).handle == uuidlib.UUID(u).bytes
-    assert env.xend_error("/xend/domain/rn2", "rename", name="bad name!") == "invalid vm name"
+    assert env.xend_error("/xend/domain/rn2", "rename", name="bad name!").startswith("invalid vm name")
     other, _ = env.create("other")
     assert "already in use" in env.xend_error("/xend/domain/rn2", "rename", name="other")
     # a defined (inactive) domain holds its name too

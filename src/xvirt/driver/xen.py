@@ -25,6 +25,7 @@ import uuid as _uuid
 from ..errors import (LibvirtError, NoConnectError, NoDomainError, XenstoreError)
 from ..protocol import domtable as dt
 from ..protocol import sxp
+from ..protocol.xend import domain_path
 from ..protocol.xenstore import XsNoEntError
 from ..transport.hypervisor import DomainTableReader
 from ..transport.xend import XendClient
@@ -102,7 +103,7 @@ class XenDriver:
     def xend_record(self, ref: str):
         """``GET /xend/domain/<ref>``: the record, or None for 404."""
         try:
-            rec = self.xend.get(f"/xend/domain/{ref}")
+            rec = self.xend.get(domain_path(ref))  # quoted: any name is one path segment
         except NoDomainError:
             return None
         return rec if isinstance(rec, list) and rec[:1] == ["domain"] else None
@@ -366,7 +367,7 @@ class XenDriver:
     # -- operations -----------------------------------------------------------------------------
     def op(self, uuid: str, op: str, what: str, **params) -> None:
         """A lifecycle operation on one domain, addressed by UUID."""
-        self._post(f"/xend/domain/{uuid}", op, what, params, missing=uuid)
+        self._post(domain_path(uuid), op, what, params, missing=uuid)
 
     def dir_op(self, op: str, what: str, **params):
         """An operation of the domain directory (create, new, restore)."""

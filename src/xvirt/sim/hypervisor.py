@@ -4,15 +4,21 @@ The file is created once and then reused in place across simulator restarts (a n
 marks a new boot), so a client that mapped it keeps seeing the current host. Every change happens
 between two increments of the sequence counter (see ``xvirt.protocol.domtable``). Records stay
 sorted by domid; an insert or removal moves the tail with one slice copy.
+
+Liveness: the publisher holds an exclusive ``flock`` on the file for as long as it runs; the
+kernel drops it when the process dies, however it dies. A reader that can take a shared lock
+knows the publisher is gone (``xvirt.transport.hypervisor``), so a crashed host never looks alive.
 """
 
 from __future__ import annotations
 
 import bisect
+import fcntl
 import mmap
 import os
 import struct
 import threading
+import time
 
 from ..protocol import domtable as dt
 
@@ -25,13 +31,16 @@ class DomainTableWriter:
     def __init__(self, path: str, *, host_cpus: int, total_memory_mib: int = 0, cpu_mhz: int = 0,
                  topology: tuple[int, int, int, int] = (1, 1, 1, 1)) -> None:
         self.path = path
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
+            self._take_lock(fd)
             if os.fstat(fd).st_size != dt.FILE_SIZE:
                 os.ftruncate(fd, dt.FILE_SIZE)
             self._mm = mmap.mmap(fd, dt.FILE_SIZE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
+        self._fd = fd  # kept open: it holds the publisher's lock
         self._lock = threading.Lock()
         self._ids: list[int] = []
         self._seq = 0
@@ -45,6 +54,27 @@ class DomainTableWriter:
         self._mm[: dt.HEADER_SIZE] = dt.pack_header(seq=self._seq | 1, count=0, boot_id=self.boot_id,
                                                      host_cpus=host_cpus, **self._physinfo)
         self._finish(0)
+
+    @staticmethod
+    def _take_lock(fd: int, wait: float = 2.0) -> None:
+        """The publisher's exclusive lock; readers probing liveness hold a shared one for an
+        instant, so retry briefly; a lock held longer belongs to another live publisher."""
+        end = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > end:
+                    raise RuntimeError("the domain table is published by another live process") from None
+                time.sleep(0.001)
+
+    def _release(self) -> None:
+        """Drop the publisher's lock (what the kernel does when the process dies)."""
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)  # the mapping shares the open file: unlock first
+            os.close(self._fd)
+            self._fd = None
 
     # -- seqlock ------------------------------------------------------------------------------
     def _begin(self) -> None:
@@ -109,3 +139,4 @@ class DomainTableWriter:
             self._finish(0, closed=True)
             self._mm.flush()
             self._mm.close()
+            self._release()

@@ -64,6 +64,16 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _exiting(pid: int) -> bool:
+    """Whether ``pid`` is between releasing its memory (empty command line) and becoming a
+    zombie: it still holds its files and locks, so stop() waits (it never signals it again)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
 def _read_pid(paths: SimPaths) -> int | None:
     try:
         with open(paths.pidfile) as f:
@@ -243,14 +253,15 @@ def stop(name: str = DEFAULT_NAME, *, root: str | None = None, timeout: float = 
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _pid_alive(pid):
+        if not _pid_alive(pid) and not _exiting(pid):
             return True
         try:  # reap it if it is our child (tests start it from this process)
             os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             pass
         time.sleep(0.02)
-    os.kill(pid, signal.SIGKILL)
+    if _pid_alive(pid):  # still our simulator (never a process that took its pid since)
+        os.kill(pid, signal.SIGKILL)
     return True
 
 

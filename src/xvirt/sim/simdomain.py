@@ -16,10 +16,19 @@ from dataclasses import dataclass, field
 from ..protocol import domtable as dt
 from ..protocol import sxp
 
-__all__ = ["SimDomain", "ConfigError", "parse_config", "normalise_uuid", "NAME_RE",
+__all__ = ["SimDomain", "ConfigError", "parse_config", "normalise_uuid", "NAME_RE", "check_name",
+           "check_memory", "MAX_NAME_LEN", "MAX_MEMORY_MIB",
            "POWER_HALTED", "POWER_PAUSED", "POWER_RUNNING", "POWER_SUSPENDED", "POWER_SHUTTINGDOWN"]
 
-NAME_RE = re.compile(r"[A-Za-z0-9_\-.:/+]+\Z")  # xend's allowed name characters
+# xend's allowed name characters without '/': a name is one XenD path segment and one xenstore
+# value, and a '/' in it vanished from listings (issue 12); refused as xl refuses it
+NAME_RE = re.compile(r"[A-Za-z0-9_\-.:+]+\Z")
+# xenstore values are at most 4096 bytes (xs_wire.h XENSTORE_PAYLOAD_MAX) and XenD request lines
+# 8192; a name must also fit with the "migrating-" prefix a save gives it, quoted in a URL
+MAX_NAME_LEN = 1024
+# Xen 3.x ``struct domain`` keeps ``tot_pages``/``max_pages`` as ``unsigned int`` (xen/include/
+# xen/sched.h): at most 2**32-1 pages of 4 KiB; the save image stores MiB in 32 bits too
+MAX_MEMORY_MIB = (2 ** 32 - 1) // 256
 ACTIONS = ("destroy", "restart", "preserve", "rename-restart")
 POWER_HALTED, POWER_PAUSED, POWER_RUNNING, POWER_SUSPENDED, POWER_SHUTTINGDOWN = 0, 1, 2, 3, 4
 DOM0_UUID = "00000000-0000-0000-0000-000000000000"
@@ -46,6 +55,21 @@ def _int(config: list, key: str, default: int | None) -> int | None:
         raise ConfigError(f"Invalid configuration: {key} must be an integer, got {val!r}") from None
 
 
+def check_name(name: str) -> None:
+    """ConfigError unless ``name`` is a name XenD and xenstore can carry."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        shown = name if len(name or "") <= 64 else f"{name[:64]}..."
+        raise ConfigError(f"invalid vm name '{shown}': use letters, digits and _-.:+ only")
+    if len(name) > MAX_NAME_LEN:
+        raise ConfigError(f"invalid vm name '{name[:64]}...': longer than {MAX_NAME_LEN} characters")
+
+
+def check_memory(mib: int, what: str = "memory") -> None:
+    """ConfigError unless ``mib`` is a memory size Xen can hold (1 MiB .. ``MAX_MEMORY_MIB``)."""
+    if not 0 < mib <= MAX_MEMORY_MIB:
+        raise ConfigError(f"Invalid memory size: {what} {mib} MiB is outside 1..{MAX_MEMORY_MIB} MiB")
+
+
 def parse_config(config: sxp.Value) -> dict:
     """Read the fields the host needs from a ``(vm ...)``/``(domain ...)`` create config."""
     if not isinstance(config, list) or not config or not isinstance(config[0], str):
@@ -53,8 +77,7 @@ def parse_config(config: sxp.Value) -> dict:
     name = sxp.child_value(config, "name")
     if not name:
         raise ConfigError("Invalid configuration: missing name")
-    if not NAME_RE.match(name):
-        raise ConfigError(f"invalid vm name '{name}'")
+    check_name(name)
     raw_uuid = sxp.child_value(config, "uuid")
     uid = normalise_uuid(raw_uuid) if raw_uuid else str(_uuid.uuid4())
     memory = _int(config, "memory", 128)
@@ -62,6 +85,8 @@ def parse_config(config: sxp.Value) -> dict:
     vcpus = _int(config, "vcpus", 1)
     if memory <= 0 or vcpus <= 0 or vcpus > 128:
         raise ConfigError("Invalid configuration: memory and vcpus must be positive (vcpus <= 128)")
+    check_memory(memory)
+    check_memory(max(maxmem, memory), "maxmem")
     avail = _int(config, "vcpu_avail", (1 << vcpus) - 1)
     actions = {}
     for key, default in (("on_poweroff", "destroy"), ("on_reboot", "restart"), ("on_crash", "restart")):

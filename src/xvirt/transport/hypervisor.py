@@ -2,10 +2,17 @@
 
 Each public method is one consistent read under the table's sequence lock (the analogue of one
 ``getdomaininfo``/``getdomaininfolist`` hypercall) and counts as one hypervisor read.
+
+Before each read the reader checks, with two cheap system calls, that the file still has its
+full size (a mapping of a truncated file would kill the process with SIGBUS on access) and that
+the publisher still holds its lock on the file (``flock``: a shared lock we can take means the
+simulated host is gone, crashed or killed, so its records and extrapolated cpu times are not
+shown as live). A truncation racing with a read in progress is not covered.
 """
 
 from __future__ import annotations
 
+import fcntl
 import mmap
 import os
 import struct
@@ -27,27 +34,65 @@ class DomainTableReader:
     def __init__(self, path: str) -> None:
         self.path = path
         try:
-            fd = os.open(path, os.O_RDONLY)
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as e:
             raise NoConnectError(f"hypervisor domain table unavailable at {path}: {e.strerror}") from None
         try:
-            size = os.fstat(fd).st_size
-            if size < dt.FILE_SIZE:
-                raise XenCallError(f"hypervisor domain table {path} is truncated ({size} bytes)")
+            self._fd = fd  # kept open: size and liveness checks
+            self._check_size()
             self._mm = mmap.mmap(fd, dt.FILE_SIZE, mmap.MAP_SHARED, mmap.PROT_READ)
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
         self.reads = 0
         self._count_lock = threading.Lock()
         try:
             dt.unpack_header(self._mm)
         except ValueError as e:
+            self.close()
             raise XenCallError(str(e)) from None
+
+    def _check_size(self) -> None:
+        try:
+            size = os.fstat(self._fd).st_size
+        except (OSError, TypeError):
+            raise NoConnectError(f"hypervisor domain table {self.path} is closed") from None
+        if size < dt.FILE_SIZE:
+            raise XenCallError(f"hypervisor domain table {self.path} is truncated ({size} bytes, "
+                               f"{dt.FILE_SIZE} expected)")
+
+    def _check(self) -> None:
+        """The file is whole and its publisher alive, or a clear error (see the module doc)."""
+        self._check_size()
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # the publisher holds its lock: alive
+        except OSError as e:
+            raise XenCallError(f"hypervisor domain table {self.path}: {e.strerror}") from None
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        try:
+            closed = dt.unpack_header(self._mm).closed
+        except (ValueError, AttributeError):
+            closed = False
+        if closed:
+            raise NoConnectError("hypervisor unavailable: the simulated host has stopped")
+        raise NoConnectError("hypervisor unavailable: the simulated host is gone (it stopped "
+                             "without closing its domain table: crashed or killed)")
+
+    def is_alive(self) -> bool:
+        """Whether the publisher of the table is running (cheap: no table read)."""
+        try:
+            self._check()
+        except (NoConnectError, XenCallError):
+            return False
+        return True
 
     def _stable(self, fn):
         """Run ``fn(count)`` between two equal, even reads of the sequence counter."""
         with self._count_lock:
             self.reads += 1
+        self._check()
         mm = self._mm
         deadline = None
         while True:
@@ -137,8 +182,13 @@ class DomainTableReader:
         return self._stable(lambda count: dt.unpack_header(self._mm))
 
     def boot_id(self) -> bytes:
+        self._check_size()
         return dt.unpack_header(self._mm).boot_id
 
     def close(self) -> None:
-        if not self._mm.closed:
-            self._mm.close()
+        mm = getattr(self, "_mm", None)
+        if mm is not None and not mm.closed:
+            mm.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
