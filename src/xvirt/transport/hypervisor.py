@@ -76,9 +76,9 @@ class DomainTableReader:
         except (ValueError, AttributeError):
             closed = False
         if closed:
-            raise NoConnectError("hypervisor unavailable: the simulated host has stopped")
-        raise NoConnectError("hypervisor unavailable: the simulated host is gone (it stopped "
-                             "without closing its domain table: crashed or killed)")
+            raise NoConnectError("hypervisor unavailable: the domain table's publisher has stopped")
+        raise NoConnectError("hypervisor unavailable: the domain table's publisher is gone (it "
+                             "stopped without closing the table: crashed or killed)")
 
     def is_alive(self) -> bool:
         """Whether the publisher of the table is running (cheap: no table read)."""
