@@ -33,6 +33,12 @@ class Target:
     sim_name: str | None = None
     sim_root: str | None = None
     autostart: bool = False
+    # the toolstack: "xend", "libxl" (through the ``xl`` command) or "none"; None = find out
+    # at connect time (``driver.detect``). ``xl_command`` is the argv prefix that runs ``xl``;
+    # ``config_dir`` keeps the libxl toolstack's defined domains.
+    toolstack: str | None = "xend"
+    xl_command: tuple[str, ...] | None = None
+    config_dir: str | None = None
 
     @property
     def xend_only(self) -> bool:

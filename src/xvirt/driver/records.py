@@ -17,7 +17,19 @@ from ..protocol import domtable as dt
 from ..protocol import sxp
 
 __all__ = ["Facts", "facts_from_info", "facts_from_record", "record_uuid", "map_xend_error",
-           "reason_for"]
+           "reason_for", "parse_uuid"]
+
+
+def parse_uuid(value) -> str:
+    """A UUID given as text (any of Python's accepted spellings) or 16 bytes, in canonical form."""
+    try:
+        if isinstance(value, (bytes, bytearray)):
+            if len(value) != 16:
+                raise ValueError
+            return str(_uuid.UUID(bytes=bytes(value)))
+        return str(_uuid.UUID(hex=str(value).strip()))
+    except (ValueError, TypeError):
+        raise InvalidArgError(f"Invalid UUID: {value!r}") from None
 
 
 @dataclass(frozen=True, slots=True)
