@@ -104,6 +104,7 @@ class ErrorDomain(IntEnum):
     TEST = 12
     REMOTE = 13
     DOMAIN = 20
+    LIBXL = 41
 
 
 class ErrorLevel(IntEnum):

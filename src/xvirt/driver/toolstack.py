@@ -45,16 +45,18 @@ class Toolstack:
         """Every running domain with its name (one bulk call)."""
         return self._unsupported("list domains")
 
-    def facts_by_uuid(self, uuid: str) -> Facts | None:
-        """The domain with ``uuid`` (running or defined), or None."""
+    def facts_by_uuid(self, uuid: str, *, running: bool | None = None) -> Facts | None:
+        """The domain with ``uuid`` (running or defined), or None. ``running`` is what the
+        hypervisor channel already said (None: unknown), so a toolstack may skip a call."""
         return self._unsupported("look up a domain")
 
     def facts_by_id(self, domid: int) -> Facts | None:
         return self._unsupported("look up a domain")
 
-    def facts_by_name(self, name: str, *, allow_snapshot: bool) -> Facts | None:
+    def facts_by_name(self, name: str, *, allow_snapshot: bool, running: bool | None = None) -> Facts | None:
         """The domain named ``name`` (running first, then defined), or None; ``allow_snapshot``
-        lets a cached bulk answer within the connection's ``max_staleness`` serve."""
+        lets a cached bulk answer within the connection's ``max_staleness`` serve; ``running``
+        False: the cheap channels found no running domain of that name."""
         return self._unsupported("look up a domain")
 
     def defined_names(self) -> list[str]:
@@ -143,13 +145,13 @@ class NoToolstack(Toolstack):
 
     name = "none"
 
-    def facts_by_uuid(self, uuid: str) -> Facts | None:
+    def facts_by_uuid(self, uuid: str, *, running: bool | None = None) -> Facts | None:
         return None
 
     def facts_by_id(self, domid: int) -> Facts | None:
         return None
 
-    def facts_by_name(self, name: str, *, allow_snapshot: bool) -> Facts | None:
+    def facts_by_name(self, name: str, *, allow_snapshot: bool, running: bool | None = None) -> Facts | None:
         return None
 
     def defined_names(self) -> list[str]:

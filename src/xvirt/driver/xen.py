@@ -133,7 +133,7 @@ class XenDriver:
                     return name
         except XenstoreError:
             pass  # xenstore down: XenD still knows
-        facts = self.ts.facts_by_uuid(uuid)
+        facts = self.ts.facts_by_uuid(uuid, running=True)
         return facts.name if facts is not None else None
 
     def names_bulk(self, infos: list[dt.DomainInfo]) -> dict[str, str]:
@@ -165,7 +165,7 @@ class XenDriver:
             pass
         for info in infos:  # vanished mid-call, or xenstore down: ask XenD (rare)
             if info.uuid not in out and not info.flags & dt.DYING:
-                facts = self.ts.facts_by_uuid(info.uuid)
+                facts = self.ts.facts_by_uuid(info.uuid, running=True)
                 if facts is not None and facts.name:
                     out[info.uuid] = facts.name
         return out
@@ -196,14 +196,16 @@ class XenDriver:
 
     def lookup_name(self, name: str) -> str:
         cheap = self.hv is not None and self.xs is not None
+        searched = False  # the cheap channels answered: no running domain has that name
         if cheap:
             try:
                 found = self._lookup_running_name(name)
+                searched = True
             except XenstoreError:
                 found = None
             if found is not None:
                 return found
-        facts = self.ts.facts_by_name(name, allow_snapshot=not cheap)
+        facts = self.ts.facts_by_name(name, allow_snapshot=not cheap, running=False if searched else None)
         if facts is None or facts.name != name:
             raise _no_domain(f"no domain with matching name '{name}'")
         if facts.id >= 0 and self.hv is not None:
@@ -233,7 +235,7 @@ class XenDriver:
     def lookup_uuid(self, uuid: str) -> str:
         if self.hv is not None and self._current(uuid) is not None:
             return uuid
-        if self.ts.facts_by_uuid(uuid) is None:
+        if self.ts.facts_by_uuid(uuid, running=False if self.hv is not None else None) is None:
             raise _no_domain(f"no domain with matching uuid '{uuid}'")
         return uuid
 
@@ -244,7 +246,7 @@ class XenDriver:
             if info is not None:
                 name = self.name_of_running(info) if with_name else None
                 return facts_from_info(info, name)
-        facts = self.ts.facts_by_uuid(uuid)
+        facts = self.ts.facts_by_uuid(uuid, running=False if self.hv is not None else None)
         if facts is None:
             raise _no_domain(f"no domain with matching uuid '{uuid}'")
         if self.hv is not None and facts.id >= 0:
@@ -274,6 +276,12 @@ class XenDriver:
             return info.domid if info is not None else None
         facts = self.ts.facts_by_uuid(uuid)
         return facts.id if facts is not None and facts.id >= 0 else None
+
+    def running_uuids(self) -> set[str]:
+        """UUIDs of the running domains: one hypervisor read, else the toolstack's bulk list."""
+        if self.hv is not None:
+            return {i.uuid for i in self.hv.snapshot() if not i.flags & dt.DYING}
+        return {f.uuid for f in self.ts.running_facts()}
 
     def persistence(self) -> dict[str, bool]:
         return self.ts.persistence()

@@ -79,7 +79,7 @@ class XendToolstack(Toolstack):
     def running_facts(self) -> list[Facts]:
         return [f for f in self.snapshot().facts if f.id >= 0]
 
-    def facts_by_uuid(self, uuid: str) -> Facts | None:
+    def facts_by_uuid(self, uuid: str, *, running: bool | None = None) -> Facts | None:
         if self.max_staleness is not None:  # running domains: the (possibly refreshed) snapshot
             facts = self.snapshot().by_uuid.get(uuid)
             if facts is not None:
@@ -100,7 +100,7 @@ class XendToolstack(Toolstack):
                 return f
         return None
 
-    def facts_by_name(self, name: str, *, allow_snapshot: bool) -> Facts | None:
+    def facts_by_name(self, name: str, *, allow_snapshot: bool, running: bool | None = None) -> Facts | None:
         if allow_snapshot and self.max_staleness is not None:
             facts = self.snapshot().by_name.get(name)
             if facts is not None:
