@@ -4,13 +4,15 @@ Grammar as libvirt's (``driver[+transport]://[host][:port]/[path][?params]``):
 
 * ``xen+sim:///NAME[?dir=STATE_DIR&autostart=0]`` the simulated host (started on demand);
 * ``xen:///`` / ``xen:///system`` a real Xen host at the standard paths (XenD unix socket,
-  xenstored socket; ``xen://localhost:8000/``-style TCP when a host is given);
+  xenstored socket; ``xen://localhost:8000/``-style TCP when a host is given); its toolstack
+  (XenD, or libxl through ``xl``) is found at connect time (``driver.xen.detect_toolstack``);
 * ``xen+unix:///path/to/xend-socket`` and ``xen+http://host:port/`` XenD only.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -74,8 +76,11 @@ def parse_uri(uri: str | None) -> Target:
         name = path.strip("/") or "default"
         root = params.get("dir") or state_dir(name)
         p = SimPaths(root)
+        # the host's toolstack is found at connect time (XenD socket present, else its ``xl``)
         return Target(uri, p.xend, p.xenstored, p.domtable, sim_name=name,
-                      sim_root=params.get("dir"), autostart=params.get("autostart", "1") != "0")
+                      sim_root=params.get("dir"), autostart=params.get("autostart", "1") != "0",
+                      toolstack=None, xl_command=(sys.executable, "-m", "xvirt.sim.xl", "--root", root),
+                      config_dir=os.path.join(root, "libxl"))
     if scheme == "xen":
         if parts.hostname and parts.hostname not in ("localhost",):
             raise NoConnectError(f"remote Xen hosts need xen+http://host:port/ (XenD only): {uri}")
@@ -83,7 +88,7 @@ def parse_uri(uri: str | None) -> Target:
             return Target(uri, (parts.hostname, port or 8000))
         if path not in ("", "/", "/system"):
             raise InvalidArgError(f"invalid connection URI {uri!r}: unexpected path {path!r}")
-        return Target(uri, params.get("socket", XEND_SOCKET), XENSTORED_SOCKET, None)
+        return Target(uri, params.get("socket", XEND_SOCKET), XENSTORED_SOCKET, None, toolstack=None)
     if scheme == "xen+unix":
         if not path or path == "/":
             raise InvalidArgError(f"invalid connection URI {uri!r}: xen+unix:///path/to/xend-socket")

@@ -18,8 +18,12 @@ the driver asks XenD, with one bulk ``?detail=1`` request for lists and stats; w
 
 from __future__ import annotations
 
+import dataclasses
+import glob
+import json
+import os
+import shutil
 import threading
-import time
 import uuid as _uuid
 
 from ..errors import InvalidArgError, NoDomainError, OperationInvalidError, XenstoreError
@@ -29,6 +33,7 @@ from ..transport.hypervisor import DomainTableReader
 from ..transport.xenstore import XenstoreClient
 from ..uri import Target
 from ..registry import Registry
+from .configdir import DEFAULT_CONFIG_DIR
 from .records import Facts, facts_from_info
 from .toolstack import NoToolstack, Toolstack
 
@@ -400,13 +405,53 @@ class XenDriver:
         self.ts.set_autostart(uuid, bool(on))
 
 
+XL_PATHS = ("/usr/sbin/xl", "/usr/local/sbin/xl")
+
+
+def find_xl() -> str | None:
+    """``xl`` on PATH, else where distributions install it (Debian: /usr/lib/xen-<ver>/bin/xl)."""
+    found = shutil.which("xl")
+    if found:
+        return found
+    for path in (*sorted(glob.glob("/usr/lib/xen-*/bin/xl"), reverse=True), *XL_PATHS):
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def detect_toolstack(target: Target) -> Target:
+    """Which toolstack the host has: a XenD socket -> XenD; else ``xl`` (the simulated host's own
+    command, or the real one on PATH / in Xen's directories) -> libxl; else none (running domains
+    can still be read; lifecycle operations fail with a clear error)."""
+    if target.toolstack is not None:
+        return target
+    if target.sim_name is not None and target.domtable:
+        # the simulated host records its personality in sim.json (its XenD socket may be
+        # closed on purpose by a fault switch)
+        try:
+            with open(os.path.join(os.path.dirname(target.domtable), "sim.json")) as f:
+                kind = json.load(f).get("toolstack", "xend")
+            return dataclasses.replace(target, toolstack="libxl" if kind == "xl" else "xend")
+        except (OSError, ValueError, AttributeError):
+            pass
+    if isinstance(target.xend, str) and os.path.exists(target.xend):
+        return dataclasses.replace(target, toolstack="xend")
+    if target.sim_name is not None:
+        return dataclasses.replace(target, toolstack="libxl")
+    xl = find_xl()
+    if xl is not None:
+        return dataclasses.replace(target, toolstack="libxl", xl_command=(xl,),
+                                   config_dir=target.config_dir or DEFAULT_CONFIG_DIR)
+    return dataclasses.replace(target, toolstack="none")
+
+
 def make_toolstack(target: Target, max_staleness: float | None) -> Toolstack:
-    """The toolstack the target names: XenD, libxl through ``xl``, or none."""
-    kind = getattr(target, "toolstack", "xend")
+    """The toolstack the target names (found out first when it does not say)."""
+    kind = detect_toolstack(target).toolstack
     if kind == "xend":
         from .xend_toolstack import XendToolstack
         return XendToolstack(target.xend, max_staleness=max_staleness)
     if kind == "libxl":
         from .libxl_toolstack import LibxlToolstack
-        return LibxlToolstack(target)
+        return LibxlToolstack(detect_toolstack(target))
     return NoToolstack()

@@ -166,8 +166,10 @@ def status(name: str = "default", root: str | None = None) -> dict:
 def start(name: str = "default", *, root: str | None = None, domains: int = 20, inactive: int | None = None,
           latency_ms: float = 40.0, tcp: str | None = None, force_tcp: bool = False, first_domid: int = 1,
           host_cpus: int = 8, max_domid: int = 0x7FEF, timeout: float = 120.0,
-          python: str | None = None) -> dict:
-    """Start the simulated host unless it runs; returns its status."""
+          python: str | None = None, toolstack: str = "xend") -> dict:
+    """Start the simulated host unless it runs; returns its status. ``toolstack="xl"`` gives a
+    host without XenD whose xenstore is laid out as libxl lays it out, driven by
+    ``python -m xvirt.sim.xl --root STATE_DIR`` (the host's ``xl``)."""
     root = root or state_dir(name)
     paths = SimPaths(root)
     if _read_pid(paths) is not None:
@@ -175,6 +177,8 @@ def start(name: str = "default", *, root: str | None = None, domains: int = 20, 
         if st["running"]:
             return st
     parse_tcp(tcp, force=force_tcp)  # validate before forking
+    if toolstack not in ("xend", "xl"):
+        raise InvalidArgError(f"--toolstack must be 'xend' or 'xl', got {toolstack!r}")
     if not 1 <= max_domid <= 0x7FEF:
         raise InvalidArgError(f"--max-domid must be in 1..32751, got {max_domid}")
     if not 1 <= first_domid <= max_domid:
@@ -191,6 +195,8 @@ def start(name: str = "default", *, root: str | None = None, domains: int = 20, 
             "--host-cpus", str(host_cpus), "--max-domid", str(max_domid)]
     if inactive is not None:
         args += ["--inactive", str(inactive)]
+    if toolstack != "xend":
+        args += ["--toolstack", toolstack]
     if tcp:
         args += ["--tcp", tcp] + (["--force-tcp"] if force_tcp else [])
     with open(paths.log, "ab") as log:
@@ -271,19 +277,26 @@ def serve(args: argparse.Namespace) -> int:
     tree = XenstoreTree(counters=counters)
     table = DomainTableWriter(paths.domtable, host_cpus=args.host_cpus, total_memory_mib=settings.total_memory,
                               cpu_mhz=settings.cpu_mhz, topology=settings.topology())
+    xl = args.toolstack == "xl"
     host = Host(settings, tree=tree, table=table, store=ConfigStore(paths.managed),
-                save_area=SaveArea(paths.save), log=log)
-    loaded = host.load_managed()
+                save_area=SaveArea(paths.save), log=log, layout="libxl" if xl else "xend")
+    # with xl the toolstack keeps no defined domains (xvirt's libxl driver keeps them itself):
+    # the seeded guests run as transient domains, as ``xl create`` makes them
+    loaded = 0 if xl else host.load_managed()
     host.store.fsync = False  # seeding thousands of configs: one sync at the end instead
-    n_inactive = args.inactive if args.inactive is not None else min(3, max(1, args.domains // 5))
+    n_inactive = 0 if xl else args.inactive if args.inactive is not None else min(3, max(1, args.domains // 5))
     for config, traits in seed_configs(args.domains, n_inactive):
         with host.lock:
             try:  # a domain defined since the last boot may hold a seed name: keep it, skip the seed
-                dom = host.op_new(config)
+                dom = host.op_create(config) if xl else host.op_new(config)
             except XendOpError as e:
                 host.boot_errors.append(f"seed domain skipped: {e.message}")
                 continue
-            if traits["running"] and not dom.running:
+            if xl:
+                dom.blocked, dom.activity = traits["blocked"], traits["activity"]
+                if not traits["paused"]:
+                    host.op_unpause(dom)
+            elif traits["running"] and not dom.running:
                 dom.blocked, dom.activity = traits["blocked"], traits["activity"]
                 host.op_start(dom, paused=traits["paused"])
     host.store.fsync = True
@@ -295,9 +308,11 @@ def serve(args: argparse.Namespace) -> int:
     xs = XenstoredServer(tree, paths.xenstored, paths.xenstored_ro, counters=counters, faults=faults)
     xs.start()
     tcp = parse_tcp(args.tcp, force=args.force_tcp)
-    xend = XendServer(host, paths.xend, tcp=tcp, latency=args.xend_latency_ms / 1000.0,
-                      counters=counters, faults=faults, allow_non_loopback=args.force_tcp)
-    xend.start()
+    xend = None
+    if not xl:
+        xend = XendServer(host, paths.xend, tcp=tcp, latency=args.xend_latency_ms / 1000.0,
+                          counters=counters, faults=faults, allow_non_loopback=args.force_tcp)
+        xend.start()
     done = threading.Event()
     control = ControlServer(host, paths.control, counters=counters, faults=faults, on_stop=done.set,
                             xend_server=xend)
@@ -307,7 +322,7 @@ def serve(args: argparse.Namespace) -> int:
         f.write(str(os.getpid()))
     info = {"name": args.name, "pid": os.getpid(), "uri": f"xen+sim:///{args.name}",
             "xend_latency_ms": args.xend_latency_ms, "tcp": args.tcp, "domains": args.domains,
-            "first_domid": args.first_domid, "host_cpus": args.host_cpus,
+            "first_domid": args.first_domid, "host_cpus": args.host_cpus, "toolstack": args.toolstack,
             "started": time.time(), "start_seconds": round(time.monotonic() - t0, 3),
             "loaded_managed": loaded, "boot_errors": host.boot_errors, "paths": asdict(paths)}
     tmp = paths.info + ".tmp"
@@ -321,7 +336,8 @@ def serve(args: argparse.Namespace) -> int:
     done.wait()
     log("stopping")
     control.stop()
-    xend.stop()
+    if xend is not None:
+        xend.stop()
     xs.stop()
     host.close()
     table.close()
@@ -345,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--first-domid", type=int, default=1)
     p.add_argument("--host-cpus", type=int, default=8)
     p.add_argument("--max-domid", type=int, default=0x7FEF, help="shrink the id space (tests)")
+    p.add_argument("--toolstack", choices=("xend", "xl"), default="xend")
     return serve(p.parse_args(argv))
 
 
