@@ -119,7 +119,8 @@ def _describe(st: dict) -> str:
     s = st.get("settings", {})
     lines = [f"simulated host '{st['name']}' running, pid {st['pid']}",
              f"domains: {st.get('domains', '?')} running, {st.get('inactive', '?')} inactive",
-             f"XenD latency: {s.get('xend_latency_ms', '?')} ms" + (f", TCP {s['tcp']}" if s.get("tcp") else ""),
+             (f"XenD latency: {s.get('xend_latency_ms', '?')} ms" + (f", TCP {s['tcp']}" if s.get("tcp") else "")
+              if s.get("toolstack", "xend") == "xend" else "toolstack: xl (libxl), no XenD"),
              f"state directory: {st['state_dir']}",
              f"URI: {daemon.sim_uri(st['name'])}"]
     return "\n".join(lines) + "\n"
@@ -135,12 +136,16 @@ def _describe(st: dict) -> str:
 @click.option("--force-tcp", is_flag=True, help="Allow a non-loopback --tcp address.")
 @click.option("--first-domid", type=int, default=1, show_default=True, help="First domain id handed out.")
 @click.option("--host-cpus", type=click.IntRange(min=1), default=8, show_default=True, help="Host CPUs.")
+@click.option("--toolstack", type=click.Choice(["xend", "xl"]), default="xend", show_default=True,
+              help="xend: a Xen 3.x host with XenD; xl: a current host (libxl's xenstore layout, "
+                   "no XenD, driven by `python -m xvirt.sim.xl`).")
 @plain_errors
-def sim_start_cmd(name, domains, inactive, xend_latency_ms, tcp, force_tcp, first_domid, host_cpus):
+def sim_start_cmd(name, domains, inactive, xend_latency_ms, tcp, force_tcp, first_domid, host_cpus, toolstack):
     """Start a simulated host (nothing happens if it already runs)."""
     from ..sim import daemon
     st = daemon.start(name, domains=domains, inactive=inactive, latency_ms=xend_latency_ms, tcp=tcp,
-                      force_tcp=force_tcp, first_domid=first_domid, host_cpus=host_cpus)
+                      force_tcp=force_tcp, first_domid=first_domid, host_cpus=host_cpus,
+                      toolstack=toolstack)
     emit(_describe(st))
 
 
