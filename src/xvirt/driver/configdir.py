@@ -41,7 +41,13 @@ class ConfigDir:
 
     def _ensure(self) -> None:
         try:
-            os.makedirs(self.running_path, mode=0o700, exist_ok=True)
+            parent = os.path.dirname(os.path.abspath(self.path))
+            os.makedirs(parent, exist_ok=True)
+            for path in (self.path, self.running_path):
+                try:
+                    os.mkdir(path, 0o700)  # an existing directory keeps the mode it has
+                except FileExistsError:
+                    pass
         except OSError as e:
             raise OperationFailedError(f"cannot create config directory {self.path}: {e.strerror}") from None
 
