@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import re
 import sys
-import uuid as _uuid
 from typing import NamedTuple
 
 from . import __version__
 from .constants import ListFlags, StatsGroups, StatsFlags, DomainState as S
 from .domain import Domain
-from .driver.records import Facts
+from .driver.records import Facts, parse_uuid as _parse_uuid
 from .driver.xen import XenDriver
-from .errors import (ErrorDomain, InvalidArgError, NoConnectError, NoDomainError, OperationDeniedError,
-                     XenCallError, XendError)
-from .protocol import sxp
+from .errors import ErrorDomain, InvalidArgError, NoConnectError, NoDomainError, OperationDeniedError
 from .uri import Target, parse_uri
 
 __all__ = ["open", "Connection", "DomainStats", "NodeInfo"]
@@ -48,33 +45,12 @@ def open(uri: str | None = None, *, readonly: bool = False, max_staleness: float
     return Connection(uri, readonly=readonly, max_staleness=max_staleness)
 
 
-def _parse_uuid(value) -> str:
-    try:
-        if isinstance(value, (bytes, bytearray)):
-            if len(value) != 16:
-                raise ValueError
-            return str(_uuid.UUID(bytes=bytes(value)))
-        return str(_uuid.UUID(hex=str(value).strip()))
-    except (ValueError, TypeError):
-        raise InvalidArgError(f"Invalid UUID: {value!r}") from None
-
-
 def _start_sim(target: Target) -> None:
     from .sim import launcher  # runs the host as a separate process; imports none of its code
     started = launcher.ensure_running(target.sim_name, target.sim_root, autostart=target.autostart)
     if started is not None:
         sys.stderr.write(launcher.describe_start(started) + "\n")
         sys.stderr.flush()
-
-
-def _check_node_info(info: NodeInfo, error=XendError, source: str = "XenD") -> None:
-    """A host has at least one cpu and memory, and each count is non-negative (issue 12)."""
-    bad = [f"{k}={getattr(info, k)}" for k in ("memory_kib", "cpus", "mhz", "nodes", "sockets", "cores", "threads")
-           if getattr(info, k) < 0]
-    if info.cpus <= 0 or info.memory_kib <= 0:
-        bad += [f"{k}={getattr(info, k)}" for k in ("cpus", "memory_kib") if getattr(info, k) == 0]
-    if bad:
-        raise error(f"{source} sent invalid node information: {', '.join(bad)}")
 
 
 class Connection:
@@ -90,8 +66,6 @@ class Connection:
             _start_sim(self.target)
         self.readonly = readonly
         self._driver = XenDriver(self.target, max_staleness=max_staleness)
-        self._config_format: int | None = None
-        self._static: tuple[bytes | None, list] | None = None
         self._closed = False
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -126,12 +100,12 @@ class Connection:
     @property
     def xend_config_format(self) -> int:
         """XenD's config format version (node ``xend_config_format``; absent before 3.0.3 = 1)."""
-        if self._config_format is None:
-            try:
-                self._config_format = int(sxp.child_value(self._node_static(), "xend_config_format", "1"))
-            except (ValueError, TypeError):
-                self._config_format = 1
-        return self._config_format
+        return self._driver.config_format()
+
+    @property
+    def toolstack(self) -> str:
+        """The host's toolstack: ``"xend"``, ``"libxl"`` (through ``xl``) or ``"none"``."""
+        return self._driver.toolstack
 
     def request_counts(self) -> dict:
         return self._driver.request_counts()
@@ -233,50 +207,22 @@ class Connection:
         return self.node_info().cpus
 
     def node_info(self) -> NodeInfo:
-        """The host's CPUs and memory: from the hypervisor (``physinfo``) without asking XenD,
-        else from XenD's node record."""
-        hv = self._driver.hv
-        if hv is not None:
-            p = hv.physinfo()
-            if p.cpu_mhz:
-                nodes, sockets, cores, threads = p.topology
-                info = NodeInfo("x86_64", p.total_memory_mib * 1024, p.host_cpus, p.cpu_mhz,
-                                nodes, sockets, cores, threads)
-                _check_node_info(info, XenCallError, "the hypervisor")
-                return info
-        node = self._driver.node()
-
-        def v(key: str, default: str = "0") -> int:
-            try:
-                return int(sxp.child_value(node, key, default))
-            except (ValueError, TypeError):
-                return -1
-        info = NodeInfo(sxp.child_value(node, "machine", "x86_64"), v("total_memory") * 1024, v("nr_cpus"),
-                        v("cpu_mhz"), v("nr_nodes", "1"), v("sockets_per_node", "1"),
-                        v("cores_per_socket", "1"), v("threads_per_core", "1"))
-        _check_node_info(info)
-        return info
+        """The host's CPUs and memory: from the hypervisor (``physinfo``) without asking the
+        toolstack, else from the toolstack's host facts."""
+        return NodeInfo(*self._driver.node_info())
 
     def hostname(self) -> str:
-        return sxp.child_value(self._node_static(), "host", "localhost")
-
-    def _node_static(self) -> list:
-        """XenD's node record, kept for this boot of the host: hostname, Xen version and config
-        format do not change while it runs (a new boot of the simulated host has a new boot id)."""
-        boot = self._driver.hv.boot_id() if self._driver.hv is not None else None
-        if self._static is None or self._static[0] != boot:
-            self._static = (boot, self._driver.node())
-        return self._static[1]
+        return self._driver.host_static().get("host", "localhost")
 
     def version(self) -> int:
-        node = self._node_static()
+        node = self._driver.host_static()
         # the release is the first number in xen_extra (".4-1" -> 4); libvirt 2006 glued every
         # digit together ("41"), later versions read the first number, as here
-        m = re.search(r"\d+", sxp.child_value(node, "xen_extra", "") or "")
+        m = re.search(r"\d+", node.get("xen_extra", "") or "")
         digits = m.group(0) if m else ""
         try:
-            major = int(sxp.child_value(node, "xen_major", "0"))
-            minor = int(sxp.child_value(node, "xen_minor", "0"))
+            major = int(node.get("xen_major", "0"))
+            minor = int(node.get("xen_minor", "0"))
         except ValueError:
             major = minor = 0
         return major * 1_000_000 + minor * 1_000 + (int(digits[:3]) if digits else 0)
@@ -289,28 +235,12 @@ class Connection:
     # -- creation ---------------------------------------------------------------------------------
     def restore(self, path: str) -> None:
         self._check_writable("virDomainRestore")
-        self._driver.dir_op("restore", "virDomainRestore", file=str(path))
+        self._driver.restore(str(path))
 
     def define_xml(self, xml: str) -> Domain:
-        from .domxml import domain_xml_to_sxpr
         self._check_writable("virDomainDefineXML")
-        config = domain_xml_to_sxpr(xml, xend_config_format=self.xend_config_format)
-        self._driver.dir_op("new", "virDomainDefineXML", config=config)
-        return self._domain(self._uuid_of_config(config))
+        return self._domain(self._driver.define_xml(xml))
 
     def create_xml(self, xml: str, flags: int = 0) -> Domain:
-        from .domxml import domain_xml_to_sxpr
         self._check_writable("virDomainCreateXML")
-        config = domain_xml_to_sxpr(xml, xend_config_format=self.xend_config_format)
-        rec = self._driver.dir_op("create", "virDomainCreateXML", config=config)
-        uuid = self._uuid_of_config(config) if not isinstance(rec, list) else \
-            _parse_uuid(sxp.child_value(rec, "uuid") or self._uuid_of_config(config))
-        self._driver.op(uuid, "unpause", "virDomainCreateXML")  # xend creates domains paused
-        return self._domain(uuid)
-
-    def _uuid_of_config(self, config: str) -> str:
-        tree = sxp.parse(config)
-        raw = sxp.child_value(tree, "uuid")
-        if raw:
-            return _parse_uuid(raw)
-        return self.lookup_by_name(sxp.child_value(tree, "name")).uuid
+        return self._domain(self._driver.create_xml(xml))

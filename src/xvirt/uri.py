@@ -5,7 +5,8 @@ Grammar as libvirt's (``driver[+transport]://[host][:port]/[path][?params]``):
 * ``xen+sim:///NAME[?dir=STATE_DIR&autostart=0]`` a simulated host (only ``default`` at its
   default place starts on demand);
 * ``xen:///`` / ``xen:///system`` a real Xen host at the standard paths (XenD unix socket,
-  xenstored socket; ``xen://localhost:8000/``-style TCP when a host is given);
+  xenstored socket; ``xen://localhost:8000/``-style TCP when a host is given); its toolstack
+  (XenD, or libxl through ``xl``) is found at connect time (``driver.xen.detect_toolstack``);
 * ``xen+unix:///path/to/xend-socket`` and ``xen+http://host:port/`` XenD only.
 
 Every scheme takes ``max_staleness=S``. A parameter a scheme does not know, one given twice, or a
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -41,6 +43,12 @@ class Target:
     sim_root: str | None = None
     autostart: bool = False
     max_staleness: float | None = None
+    # the toolstack: "xend", "libxl" (through the ``xl`` command) or "none"; None = find out
+    # at connect time (``driver.detect``). ``xl_command`` is the argv prefix that runs ``xl``;
+    # ``config_dir`` keeps the libxl toolstack's defined domains.
+    toolstack: str | None = "xend"
+    xl_command: tuple[str, ...] | None = None
+    config_dir: str | None = None
 
     @property
     def xend_only(self) -> bool:
@@ -124,7 +132,10 @@ def parse_uri(uri: str | None) -> Target:
             raise _bad("autostart", autostart, f"applies only to xen+sim:///{DEFAULT_NAME} at its default place")
         p = SimPaths(root or state_dir(name))
         return Target(uri, p.xend, p.xenstored, p.domtable, sim_name=name, sim_root=root,
-                      autostart=autostart == "1", max_staleness=_staleness(params))
+                      autostart=autostart == "1", max_staleness=_staleness(params),
+                      # the host's toolstack is found at connect time (XenD socket present, else its ``xl``)
+                      toolstack=None, xl_command=(sys.executable, "-m", "xvirt.sim.xl", "--root", p.root),
+                      config_dir=os.path.join(p.root, "libxl"))
     if scheme == "xen":
         if parts.hostname and parts.hostname not in ("localhost",):
             raise NoConnectError(f"remote Xen hosts need xen+http://host:port/ (XenD only): {uri}")
@@ -135,7 +146,7 @@ def parse_uri(uri: str | None) -> Target:
         if path not in ("", "/", "/system"):
             raise InvalidArgError(f"invalid connection URI {uri!r}: unexpected path {path!r}")
         return Target(uri, _path_param(params, "socket") or XEND_SOCKET, XENSTORED_SOCKET, None,
-                      max_staleness=_staleness(params))
+                      max_staleness=_staleness(params), toolstack=None)
     if scheme == "xen+unix":
         params = _params(uri, parts.query, ("max_staleness",))
         if not path or path == "/":

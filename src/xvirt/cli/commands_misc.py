@@ -135,7 +135,8 @@ def _describe(st: dict, root) -> str:
     s = st.get("settings", {})
     lines = [f"simulated host '{st['name']}' running, pid {st['pid']}",
              f"domains: {st.get('domains', '?')} running, {st.get('inactive', '?')} inactive",
-             f"XenD latency: {s.get('xend_latency_ms', '?')} ms" + (f", TCP {s['tcp']}" if s.get("tcp") else ""),
+             (f"XenD latency: {s.get('xend_latency_ms', '?')} ms" + (f", TCP {s['tcp']}" if s.get("tcp") else "")
+              if s.get("toolstack", "xend") == "xend" else "toolstack: xl (libxl), no XenD"),
              f"state directory: {st['state_dir']}",
              f"URI: {sim_uri(st['name'], root)}"]
     return "\n".join(lines) + "\n"
@@ -151,15 +152,20 @@ def _describe(st: dict, root) -> str:
 @click.option("--force-tcp", is_flag=True, default=None, help="Allow a non-loopback --tcp address.")
 @click.option("--first-domid", type=int, default=None, help="First domain id handed out [default: 1].")
 @click.option("--host-cpus", type=click.IntRange(min=1), default=None, help="Host CPUs [default: 8].")
+@click.option("--toolstack", type=click.Choice(["xend", "xl"]), default=None,
+              help="xend: a Xen 3.x host with XenD; xl: a current host (libxl's xenstore layout, no XenD, "
+                   "driven by `python -m xvirt.sim.xl`) [default: xend].")
 @plain_errors
-def sim_start_cmd(name, name_opt, root, domains, inactive, xend_latency_ms, tcp, force_tcp, first_domid, host_cpus):
+def sim_start_cmd(name, name_opt, root, domains, inactive, xend_latency_ms, tcp, force_tcp, first_domid, host_cpus,
+                  toolstack):
     """Start a simulated host (nothing happens if it already runs).
 
     A host keeps the settings it was created with: a later start with other ones is refused."""
     from ..sim import launcher
     name = _name(name, name_opt)
     st = launcher.start(name, root=root, domains=domains, inactive=inactive, latency_ms=xend_latency_ms, tcp=tcp,
-                        force_tcp=force_tcp, first_domid=first_domid, host_cpus=host_cpus)
+                        force_tcp=force_tcp, first_domid=first_domid, host_cpus=host_cpus,
+                        toolstack=toolstack)
     emit(_describe(st, root))
 
 

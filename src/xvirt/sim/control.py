@@ -106,6 +106,13 @@ class ControlServer:
             return "pong"
         if cmd == "truth":
             return host.truth()
+        if cmd == "xl_called":
+            self.counters.count_xl(str(req["sub"])[:64])
+            return None
+        if cmd == "node":
+            return sxp.show(host.node_sxpr())
+        if cmd == "domain":  # one domain's XenD-style record (the simulated xl reads configs from it)
+            return sxp.show(host.domain_sxpr(self._domain(req)))
         if cmd == "counters":
             return self.counters.snapshot()
         if cmd == "reset_counters":

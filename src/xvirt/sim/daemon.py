@@ -50,19 +50,26 @@ def serve(args: argparse.Namespace) -> int:
     tree = XenstoreTree(counters=counters)
     table = DomainTableWriter(paths.domtable, host_cpus=args.host_cpus, total_memory_mib=settings.total_memory,
                               cpu_mhz=settings.cpu_mhz, topology=settings.topology())
+    xl = args.toolstack == "xl"
     host = Host(settings, tree=tree, table=table, store=ConfigStore(paths.managed),
-                save_area=SaveArea(paths.save), log=log)
-    loaded = host.load_managed()
+                save_area=SaveArea(paths.save), log=log, layout="libxl" if xl else "xend")
+    # with xl the toolstack keeps no defined domains (xvirt's libxl driver keeps them itself):
+    # the seeded guests run as transient domains, as ``xl create`` makes them
+    loaded = 0 if xl else host.load_managed()
     host.store.fsync = False  # seeding thousands of configs: one sync at the end instead
-    n_inactive = args.inactive if args.inactive is not None else min(3, max(1, args.domains // 5))
+    n_inactive = 0 if xl else args.inactive if args.inactive is not None else min(3, max(1, args.domains // 5))
     for config, traits in seed_configs(args.domains, n_inactive):
         with host.lock:
             try:  # a domain defined since the last boot may hold a seed name: keep it, skip the seed
-                dom = host.op_new(config)
+                dom = host.op_create(config) if xl else host.op_new(config)
             except XendOpError as e:
                 host.boot_errors.append(f"seed domain skipped: {e.message}")
                 continue
-            if traits["running"] and not dom.running:
+            if xl:
+                dom.blocked, dom.activity = traits["blocked"], traits["activity"]
+                if not traits["paused"]:
+                    host.op_unpause(dom)
+            elif traits["running"] and not dom.running:
                 dom.blocked, dom.activity = traits["blocked"], traits["activity"]
                 host.op_start(dom, paused=traits["paused"])
     host.store.fsync = True
@@ -74,9 +81,11 @@ def serve(args: argparse.Namespace) -> int:
     xs = XenstoredServer(tree, paths.xenstored, paths.xenstored_ro, counters=counters, faults=faults)
     xs.start()
     tcp = parse_tcp(args.tcp, force=args.force_tcp)
-    xend = XendServer(host, paths.xend, tcp=tcp, latency=args.xend_latency_ms / 1000.0,
-                      counters=counters, faults=faults, allow_non_loopback=args.force_tcp)
-    xend.start()
+    xend = None
+    if not xl:
+        xend = XendServer(host, paths.xend, tcp=tcp, latency=args.xend_latency_ms / 1000.0,
+                          counters=counters, faults=faults, allow_non_loopback=args.force_tcp)
+        xend.start()
     done = threading.Event()
     control = ControlServer(host, paths.control, counters=counters, faults=faults, on_stop=done.set,
                             xend_server=xend)
@@ -86,7 +95,7 @@ def serve(args: argparse.Namespace) -> int:
         f.write(str(os.getpid()))
     info = {"name": args.name, "pid": os.getpid(), "uri": f"xen+sim:///{args.name}",
             "xend_latency_ms": args.xend_latency_ms, "tcp": args.tcp, "domains": args.domains,
-            "first_domid": args.first_domid, "host_cpus": args.host_cpus,
+            "first_domid": args.first_domid, "host_cpus": args.host_cpus, "toolstack": args.toolstack,
             "started": time.time(), "start_seconds": round(time.monotonic() - t0, 3),
             "loaded_managed": loaded, "boot_errors": host.boot_errors, "paths": asdict(paths)}
     for path, data in ((paths.info, info), (paths.settings, None)):
@@ -96,7 +105,8 @@ def serve(args: argparse.Namespace) -> int:
             data = {"name": args.name, "created": time.time(), "settings": {
                 "domains": args.domains, "inactive": args.inactive, "xend_latency_ms": args.xend_latency_ms,
                 "tcp": args.tcp, "force_tcp": args.force_tcp, "first_domid": args.first_domid,
-                "host_cpus": args.host_cpus, "max_domid": args.max_domid}}
+                "host_cpus": args.host_cpus, "max_domid": args.max_domid,
+                "toolstack": args.toolstack}}
         tmp = path + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -109,7 +119,8 @@ def serve(args: argparse.Namespace) -> int:
     done.wait()
     log("stopping")
     control.stop()
-    xend.stop()
+    if xend is not None:
+        xend.stop()
     xs.stop()
     host.close()
     table.close()
@@ -133,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--first-domid", type=int, default=1)
     p.add_argument("--host-cpus", type=int, default=8)
     p.add_argument("--max-domid", type=int, default=0x7FEF, help="shrink the id space (tests)")
+    p.add_argument("--toolstack", choices=("xend", "xl"), default="xend")
     return serve(p.parse_args(argv))
 
 

@@ -75,8 +75,9 @@ class HostSettings:
 
 class Host:
     def __init__(self, settings: HostSettings, *, tree, table, store: ConfigStore,
-                 save_area: SaveArea, log=None) -> None:
+                 save_area: SaveArea, log=None, layout: str = "xend") -> None:
         self.settings = settings
+        self.layout = layout    # "xend" or "libxl": whose xenstore nodes and save semantics
         self.tree = tree
         self.table = table
         self.store = store
@@ -106,6 +107,10 @@ class Host:
         with self.lock:
             self._add(dom0)
             self._launch(dom0, domid=0)
+            if self.layout == "libxl":  # what xenstored and libxl's cpupool code write at boot
+                with self.tree.batch():
+                    self.tree.write("/tool/xenstored", b"")
+                    self.tree.write("/local/pool/0/name", b"Pool-0")
 
     def load_managed(self) -> int:
         configs, bad = self.store.load_all()
@@ -209,7 +214,7 @@ class Host:
         dom.start_time = time.time()
         try:
             self._check_record(dom)
-            nodes = [(path, value.encode()) for path, value in dom.xenstore_nodes()]
+            nodes = [(path, value.encode()) for path, value in dom.xenstore_nodes(self.layout)]
             with self.tree.batch():
                 for path, value in nodes:
                     self.tree.write(path, value)
@@ -229,8 +234,8 @@ class Host:
             for path in (f"/local/domain/{domid}", f"/vm/{uuid}"):
                 if self.tree.exists(path):
                     self.tree.rm(path)
-            for kind in ("vbd", "tap", "vif"):
-                path = f"/local/domain/0/backend/{kind}/{domid}"
+            for path in (f"/libxl/{domid}", *(f"/local/domain/0/backend/{kind}/{domid}"
+                                               for kind in ("vbd", "tap", "vif", "console"))):
                 if self.tree.exists(path):
                     self.tree.rm(path)
 
@@ -635,7 +640,8 @@ class Host:
             dom.fold_cpu()
             dom.paused = True
             self._publish(dom)
-            self._set_name(dom, f"migrating-{name}")
+            if self.layout == "xend":  # xend renamed a domain while saving it; libxl does not
+                self._set_name(dom, f"migrating-{name}")
         time.sleep(self.settings.save_delay)
         with self.lock:
             if dom.domid != domid:

@@ -26,7 +26,7 @@ __all__ = ["DEFAULTS", "start", "stop", "status", "is_running", "recorded_settin
 
 # what a host is created with unless told otherwise (the keys of sim.json's "settings")
 DEFAULTS = {"domains": 20, "inactive": None, "xend_latency_ms": 40.0, "tcp": None, "force_tcp": False,
-            "first_domid": 1, "host_cpus": 8, "max_domid": 0x7FEF}
+            "first_domid": 1, "host_cpus": 8, "max_domid": 0x7FEF, "toolstack": "xend"}
 
 
 def parse_tcp(spec: str | None, *, force: bool = False) -> tuple[str, int] | None:
@@ -138,6 +138,8 @@ def status(name: str = DEFAULT_NAME, root: str | None = None) -> dict:
 
 
 def _validate(s: dict) -> None:
+    if s["toolstack"] not in ("xend", "xl"):
+        raise InvalidArgError(f"--toolstack must be 'xend' or 'xl', got {s['toolstack']!r}")
     parse_tcp(s["tcp"], force=bool(s["force_tcp"]))
     for key in ("domains", "first_domid", "host_cpus", "max_domid"):
         if not isinstance(s[key], int) or isinstance(s[key], bool):
@@ -163,8 +165,11 @@ def _write_settings(paths: SimPaths, name: str, settings: dict) -> None:
 def start(name: str = DEFAULT_NAME, *, root: str | None = None, domains: int | None = None,
           inactive: int | None = None, latency_ms: float | None = None, tcp: str | None = None,
           force_tcp: bool | None = None, first_domid: int | None = None, host_cpus: int | None = None,
-          max_domid: int | None = None, timeout: float = 120.0, python: str | None = None) -> dict:
-    """Start the simulated host unless it runs; returns its status.
+          max_domid: int | None = None, timeout: float = 120.0, python: str | None = None,
+          toolstack: str | None = None) -> dict:
+    """Start the simulated host unless it runs; returns its status. ``toolstack="xl"`` gives a
+    host without XenD whose xenstore is laid out as libxl lays it out, driven by
+    ``python -m xvirt.sim.xl --root STATE_DIR`` (the host's ``xl``).
 
     A host that was created before starts with the settings it was created with: asking for
     different ones raises OperationInvalidError and changes nothing (None means "as created").
@@ -173,7 +178,8 @@ def start(name: str = DEFAULT_NAME, *, root: str | None = None, domains: int | N
     paths = SimPaths(root)
     requested = {k: v for k, v in (("domains", domains), ("inactive", inactive), ("xend_latency_ms", latency_ms),
                                    ("tcp", tcp), ("force_tcp", force_tcp), ("first_domid", first_domid),
-                                   ("host_cpus", host_cpus), ("max_domid", max_domid)) if v is not None}
+                                   ("host_cpus", host_cpus), ("max_domid", max_domid),
+                                   ("toolstack", toolstack)) if v is not None}
     if _read_pid(paths) is not None:
         st = status(name, root)
         if st["running"]:
@@ -215,6 +221,8 @@ def _spawn(name: str, paths: SimPaths, s: dict, timeout: float, python: str | No
             "--max-domid", str(s["max_domid"])]
     if s["inactive"] is not None:
         args += ["--inactive", str(s["inactive"])]
+    if s["toolstack"] != "xend":
+        args += ["--toolstack", s["toolstack"]]
     if s["tcp"]:
         args += ["--tcp", s["tcp"]] + (["--force-tcp"] if s["force_tcp"] else [])
     # the child runs this very package, wherever it was imported from

@@ -260,8 +260,10 @@ class SimDomain:
         return out
 
     # -- xenstore view -----------------------------------------------------------------------
-    def xenstore_nodes(self) -> list[tuple[str, str]]:
-        """The nodes xend writes for a running domain (reference §4.2), as (path, value)."""
+    def xenstore_nodes(self, layout: str = "xend") -> list[tuple[str, str]]:
+        """The nodes xend (reference §4.2) or libxl writes for a running domain, as (path, value)."""
+        if layout == "libxl":
+            return self.libxl_nodes()
         d, vm = f"/local/domain/{self.domid}", f"/vm/{self.uuid}"
         nodes = [(f"{vm}/uuid", self.uuid), (f"{vm}/name", self.name), (f"{vm}/memory", str(self.memory)),
                  (f"{vm}/maxmem", str(self.maxmem)), (f"{vm}/vcpus", str(self.vcpus)),
@@ -286,4 +288,49 @@ class SimDomain:
                 val = sxp.child_value(dev[1], key)
                 if val is not None:
                     nodes.append((f"{back}/{key}", val))
+        return nodes
+
+    def libxl_nodes(self) -> list[tuple[str, str]]:
+        """The nodes libxl 4.17 writes for a running PV domain, as a real dom0 shows them
+        (tests/data/realxen/xenstore-ls.txt; permissions are not modelled). Dom0 gets only what
+        the dom0 of the capture has."""
+        d, vm, n = f"/local/domain/{self.domid}", f"/vm/{self.uuid}", self.domid
+        kib = str(self.memory * 1024)
+        if self.is_dom0:
+            return [(f"{d}/control/feature-poweroff", "1"), (f"{d}/control/feature-reboot", "1"),
+                    (f"{d}/control/feature-suspend", "1"), (f"{d}/domid", "0"), (f"{d}/name", self.name),
+                    (f"{d}/memory/target", kib), (f"{d}/memory/static-max", str(self.maxmem * 1024))]
+        image = sxp.child(self.config, "image")
+        linux = image[1] if image and len(image) > 1 and isinstance(image[1], list) else []
+        console = f"/local/domain/0/backend/console/{n}/0"
+        nodes = [(f"{d}/vm", vm), (f"{d}/name", self.name)]
+        for i in range(self.vcpus):
+            nodes.append((f"{d}/cpu/{i}/availability", "online" if self.vcpu_avail >> i & 1 else "offline"))
+        nodes += [(f"{d}/memory/static-max", str(self.maxmem * 1024)), (f"{d}/memory/target", kib),
+                  (f"{d}/memory/videoram", "0"), (f"{d}/device/suspend/event-channel", ""),
+                  (f"{d}/control/shutdown", ""), (f"{d}/control/feature-poweroff", "1"),
+                  (f"{d}/control/feature-reboot", "1"), (f"{d}/control/feature-suspend", "1"),
+                  (f"{d}/control/sysrq", ""), (f"{d}/control/platform-feature-multiprocessor-suspend", "1"),
+                  (f"{d}/control/platform-feature-xs_reset_watches", "1"), (f"{d}/data", ""),
+                  (f"{d}/drivers", ""), (f"{d}/feature", ""), (f"{d}/attr", ""), (f"{d}/error", ""),
+                  (f"{d}/domid", str(n)), (f"{d}/store/port", "1"), (f"{d}/store/ring-ref", str(259585 + 2 * n)),
+                  (f"{d}/console/backend", console), (f"{d}/console/backend-id", "0"),
+                  (f"{d}/console/limit", "1048576"), (f"{d}/console/type", "xenconsoled"),
+                  (f"{d}/console/output", "pty"), (f"{d}/console/tty", f"/dev/pts/{n}"),
+                  (f"{d}/console/port", "2"), (f"{d}/console/ring-ref", str(259586 + 2 * n)),
+                  (f"{vm}/name", self.name), (f"{vm}/uuid", self.uuid),
+                  (f"{vm}/image/ostype", "hvm" if self.hvm else "linux")]
+        for key, node in (("kernel", "kernel"), ("ramdisk", "ramdisk"), ("args", "cmdline")):
+            val = sxp.child_value(linux, key) if linux else None
+            if val is not None:
+                nodes.append((f"{vm}/image/{node}", val))
+        nodes.append((f"{vm}/start_time", f"{self.start_time:.2f}"))
+        for key, val in (("frontend", f"{d}/console"), ("frontend-id", str(n)), ("online", "1"),
+                         ("state", "1"), ("protocol", "vt100")):
+            nodes.append((f"{console}/{key}", val))
+        lx = f"/libxl/{n}"
+        for key, val in (("frontend", f"{d}/console"), ("backend", console), ("frontend-id", str(n)),
+                         ("online", "1"), ("state", "1"), ("protocol", "vt100")):
+            nodes.append((f"{lx}/device/console/0/{key}", val))
+        nodes += [(f"{lx}/type", "hvm" if self.hvm else "pv"), (f"{lx}/dm-version", "qemu_xen")]
         return nodes
