@@ -390,8 +390,9 @@ def _vfb(c: _Cfg, d: m.DomainDef) -> None:
             g.display = value
         elif key == "xauthority":
             g.xauth = value
-    if g.type == "vnc" and g.autoport:
-        g.port = -1
+    if g.type == "vnc" and (g.autoport or g.port == -1):
+        # no display number: libvirt's XML reader takes an unknown port as autoport
+        g.autoport, g.port = True, -1
     d.graphics = [g]
 
 
