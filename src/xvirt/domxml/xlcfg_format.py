@@ -201,7 +201,7 @@ def _vif(n: m.Net, hvm: bool, typename: str) -> str:
             if n.vlan_tags:
                 bridge += ("".join(f":{t}" for t in n.vlan_tags) if n.vlan_trunk
                            else f".{n.vlan_tags[0]}")
-        v.bridge = bridge
+        v.bridge = bridge or None
         v.ip = " ".join(ips) if ips else None
         v.script = script or DEFAULT_VIF_SCRIPT
     elif n.type == "ethernet":
@@ -415,6 +415,8 @@ def _channel(ch: m.Chr) -> str:
             out += f"path={ch.path},"
     else:
         raise ConfigUnsupportedError(f"unsupported channel type '{ch.type}'")
+    if not ch.target_name:
+        raise ConfigUnsupportedError("a Xen channel needs <target name=...>")
     return out + f"name={ch.target_name}"
 
 

@@ -201,6 +201,8 @@ def _memory(c: _Cfg, d: m.DomainDef) -> None:
         d.memory = d.current_memory    # virDomainDefPostParse: maximum at least the balloon
     if d.memory == 0:
         raise c.fail("memory", "memory size must be positive")
+    if d.current_memory == 0:          # virDomainDefPostParseMemory: no balloon = maximum
+        d.current_memory = d.memory
 
 
 def _cpus(c: _Cfg, d: m.DomainDef) -> None:
@@ -509,6 +511,10 @@ def _vnuma(c: _Cfg, d: m.DomainDef) -> None:
                                  f"{len(parts)}) doesn't fit the number of specified vnodes "
                                  f"{len(nodes)}", ConfigUnsupportedError)
                 dist = {i: int(p) for i, p in enumerate(parts)}
+                if any(not 10 <= v <= 255 for v in dist.values()):
+                    # virDomainNumaSetNodeDistance: LOCAL_DISTANCE (10) to UNREACHABLE (255)
+                    raise c.fail("vnuma", f"vnuma vnode {idx} distance out of range 10-255 in "
+                                          f"'{item}'")
             else:
                 raise c.fail("vnuma", f"Invalid vnuma configuration for vnode {idx}")
         if pnode is None or cpus is None or not size:
@@ -584,7 +590,7 @@ def _rbd(c: _Cfg, disk: m.Disk, src: str) -> None:
         if key == "mon_host":
             for host in value.split("\\;"):
                 name, sep, port = host.partition("\\:")
-                if not name or (sep and not port.isdigit()):
+                if not name or (sep and not (port.isdigit() and int(port) <= 65535)):
                     raise c.fail("disk", f"invalid RBD monitor host '{host}'")
                 disk.hosts.append(m.NetHost(name, int(port) if sep else None))
         elif key not in ("auth_supported", "id", "conf", "snapshot"):
@@ -705,6 +711,8 @@ def _channels(c: _Cfg, d: m.DomainDef) -> None:
             raise c.fail("channel", f"unsupported channel connection '{conn}'",
                          ConfigUnsupportedError)
         ch.target_type, ch.target_name = "xen", items.get("name")
+        if not ch.target_name:
+            raise c.fail("channel", "a channel needs name= (xl.cfg(5))")
         d.channels.append(ch)
 
 

@@ -234,7 +234,7 @@ def _disk(w: XMLWriter, disk: m.Disk, libxl: bool = False) -> None:
 def _net(w: XMLWriter, net: m.Net, libxl: bool = False) -> None:
     w.open("interface", type_=net.type)
     w.empty("mac", address=net.mac)
-    if net.type == "bridge":
+    if net.type == "bridge" and (net.bridge or not libxl):
         w.empty("source", bridge=net.bridge)
     elif net.type == "network":
         w.empty("source", network=net.network)

@@ -284,7 +284,7 @@ def _parse_devices(devices: ET.Element, d: m.DomainDef, driver: str = "xend") ->
         if tag == "disk":
             d.disks.append(_parse_disk(elem, libxl))
         elif tag == "interface":
-            d.nets.append(_parse_net(elem))
+            d.nets.append(_parse_net(elem, libxl))
         elif tag in ("serial", "parallel", "console"):
             chr_ = _parse_chr(elem, tag)
             {"serial": d.serials, "parallel": d.parallels, "console": d.consoles}[tag].append(chr_)
@@ -394,7 +394,7 @@ def _parse_disk(elem: ET.Element, libxl: bool = False) -> m.Disk:
     return disk
 
 
-def _parse_net(elem: ET.Element) -> m.Net:
+def _parse_net(elem: ET.Element, libxl: bool = False) -> m.Net:
     ntype = elem.get("type")
     if ntype not in ("bridge", "ethernet", "network"):
         raise XMLError(f"unsupported interface type '{ntype}' in <interface>")
@@ -409,7 +409,7 @@ def _parse_net(elem: ET.Element) -> m.Net:
     src = elem.find("source")
     if ntype == "bridge":
         net.bridge = src.get("bridge") if src is not None else None
-        if not net.bridge:
+        if not net.bridge and not libxl:   # libxl: the vif script picks the default bridge
             raise XMLError("missing <source bridge=...> in <interface type='bridge'>")
     elif ntype == "network":
         net.network = src.get("network") if src is not None else None
