@@ -229,3 +229,21 @@ def test_errors_are_libvirt_errors_never_tracebacks() -> None:
     for text in ("", "\n\n", "# only a comment\n", 'name = ""\n'):
         with pytest.raises(LibvirtError):
             native_to_xml(text, "xen-xl")
+
+
+def test_xen_features_and_acpi_table() -> None:
+    pv = 'name = "g"\nkernel = "/k"\ne820_host = 1\npassthrough = "share_pt"\n'
+    root = xml_of(pv)
+    assert [(e.tag, e.attrib) for e in root.find("features/xen")] == [
+        ("e820_host", {"state": "on"}), ("passthrough", {"state": "on", "mode": "share_pt"})]
+    back = settings(xml_to_native(native_to_xml(pv, "xen-xl"), "xen-xl"))
+    assert (back["e820_host"], back["passthrough"]) == (1, "share_pt")
+    hvm = 'name = "h"\nbuilder = "hvm"\nacpi_firmware = "/slic.bin"\npassthrough = "enabled"\n'
+    root = xml_of(hvm)
+    assert root.find("os/acpi/table").attrib == {"type": "slic"}
+    assert root.findtext("os/acpi/table") == "/slic.bin"
+    back = settings(xml_to_native(native_to_xml(hvm, "xen-xl"), "xen-xl"))
+    assert (back["acpi_firmware"], back["passthrough"]) == ("/slic.bin", "enabled")
+    assert list(back).index("acpi_firmware") == list(back).index("builder") + 1
+    with pytest.raises(ConfSyntaxError, match="invalid passthrough mode"):
+        native_to_xml('name = "g"\npassthrough = "sometimes"\n', "xen-xl")

@@ -236,8 +236,7 @@ def _features(c: _Cfg, d: m.DomainDef) -> None:
                                                        "share_pt"):
         raise c.fail("passthrough", f"invalid passthrough mode '{passthrough}'")
     if passthrough is not None:
-        raise c.fail("passthrough", "PCI passthrough modes are not supported by this converter",
-                     ConfigUnsupportedError)
+        d.passthrough = {"disabled": "off", "enabled": "on"}.get(passthrough, passthrough)
     if d.hvm:
         for name, default in (("acpi", 1), ("apic", 1), ("pae", 1)):
             if c.boolean(name, default):
@@ -251,8 +250,7 @@ def _features(c: _Cfg, d: m.DomainDef) -> None:
         if hpet != -1:
             d.clock.timers.append(m.Timer("hpet", bool(hpet)))
     elif c.boolean("e820_host", 0):
-        raise c.fail("e820_host", "e820_host is not supported by this converter",
-                     ConfigUnsupportedError)
+        d.e820_host = True
 
 
 def _clock(c: _Cfg, d: m.DomainDef) -> None:
@@ -455,9 +453,7 @@ def _xl_os(c: _Cfg, d: m.DomainDef) -> None:
             d.loader_type, d.loader_readonly = "pflash", True
         else:
             d.loader = HVMLOADER
-        if c.has("acpi_firmware"):
-            raise c.fail("acpi_firmware", "ACPI firmware tables are not supported by this "
-                         "converter", ConfigUnsupportedError)
+        d.slic_table = c.string("acpi_firmware")
         d.kernel, d.initrd = c.string("kernel"), c.string("ramdisk")
         d.cmdline = _cmdline(c)
         _boot(c, d)

@@ -117,6 +117,17 @@ def domain_from_element(root: ET.Element, *, driver: str = "xend") -> m.DomainDe
             if state not in ("on", "off"):
                 raise XMLError(f"invalid state '{state}' in <features><{f}>")
             (d.features if state == "on" else d.features_off).append(f)
+        xen = feats.find("xen")
+        if xen is not None and driver == "libxl":
+            e820 = xen.find("e820_host")
+            d.e820_host = e820 is not None and e820.get("state", "on") == "on"
+            pt = xen.find("passthrough")
+            if pt is not None:
+                state, mode = pt.get("state", "on"), pt.get("mode")
+                if state not in ("on", "off") or mode not in (None, "sync_pt", "share_pt"):
+                    raise XMLError(f"invalid <features><xen><passthrough state='{state}' "
+                                   f"mode='{mode}'>")
+                d.passthrough = "off" if state == "off" else (mode or "on")
     cpu = root.find("cpu")
     if cpu is not None:
         d.cpu = _parse_cpu(cpu)
@@ -235,6 +246,10 @@ def _parse_os(root: ET.Element, d: m.DomainDef, driver: str = "xend") -> None:
     d.initrd = _text(os_elem.find("initrd"))
     d.cmdline = _text(os_elem.find("cmdline"))
     d.root = _text(os_elem.find("root"))
+    for table in os_elem.findall("acpi/table"):
+        if table.get("type") != "slic":
+            raise XMLError(f"unsupported ACPI table type '{table.get('type')}' in <os><acpi>")
+        d.slic_table = _text(table)
     for b in os_elem.findall("boot"):
         dev = b.get("dev")
         if dev not in m.BOOT_DEVICES:
