@@ -32,7 +32,7 @@ def config(name: str, uid: str, memory: int) -> list:
 
 
 class Churn:
-    def __init__(self, control: str, xend: str, seed: int, max_running: int = 9) -> None:
+    def __init__(self, control: str, xend: str, seed: int, max_running: int = 8) -> None:
         self.ctl = SimControl(control)
         self.xend = XendClient(xend)
         self.rng = random.Random(seed)

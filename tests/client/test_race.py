@@ -3,10 +3,11 @@
 Another process (``race_churn.py``, seeded, a bounded number of steps) drives the simulated host
 through its control socket and XenD as another tool would, without ever waiting for things to
 settle: save/restore, reboot, rename onto a small pool of names, destroy, create reusing names,
-undefine/define, pause, memory changes, guest crashes. The id space is 1..12, so ids are handed
+undefine/define, pause, memory changes, guest crashes. The id space is 1..10, so ids are handed
 to other domains again within a call's window. Meanwhile this process makes calls (lookups by id,
 name and UUID; ``info()``, ``state()``, ``id``, ``name`` of held handles; the id list and the
-defined list) through a strict three-channel connection and a XenD-only one, recording each
+defined list) through two strict three-channel connections (one of them a monitor that looks each domain up
+once and then keeps using its handle) and a XenD-only one, recording each
 call's start and end on CLOCK_MONOTONIC. Afterwards every answer is judged against the host's own
 event log (``race_judge``): wrong when no instant of its window makes it true.
 
@@ -35,7 +36,7 @@ from race_judge import ABSENT, PROMISE, History, Raised, verdicts
 LONG = os.environ.get("XVIRT_LONG") == "1"
 SEEDS = list(range(1, 9)) if LONG else [1, 2]
 STEPS = 3000 if LONG else 250
-MAX_DOMID = 12
+MAX_DOMID = 10
 CHURN = Path(__file__).with_name("race_churn.py")
 CALLS = {"lookup_by_id", "lookup_by_name", "lookup_by_uuid", "info", "state", "id", "name",
          "list_domain_ids", "list_defined_domains"}
@@ -46,7 +47,10 @@ class Caller:
     start, end) for each; keeps the handles lookups return and keeps using them."""
 
     def __init__(self, host, seed: int, names: list[str]) -> None:
-        self.conns = {"strict": xvirt.open(host.uri), "xend": xvirt.open(f"xen+unix://{host.paths.xend}")}
+        # "held" is a monitor's connection: it looks each UUID up once and then only uses the
+        # handle, so nothing but the handle's own validation keeps its id binding right
+        self.conns = {"strict": xvirt.open(host.uri), "held": xvirt.open(host.uri),
+                      "xend": xvirt.open(f"xen+unix://{host.paths.xend}")}
         self.rng = random.Random(seed)
         self.names = sorted(set(names) | set(NAME_POOL) | {"nosuch"})
         self.handles = {label: {} for label in self.conns}
@@ -76,10 +80,17 @@ class Caller:
 
     def one(self) -> None:
         rng = self.rng
-        label = rng.choice(("strict", "strict", "xend"))
+        label = rng.choice(("strict", "held", "xend"))
         conn = self.conns[label]
         handles = self.handles[label]
         roll = rng.random()
+        if label == "held":
+            new = [u for u in self.uuids if u not in handles]
+            if new and (roll < 0.2 or not handles):
+                uid = rng.choice(new)
+                self._record(label, "lookup_by_uuid", uid, lambda: self._lookup(label, conn.lookup_by_uuid(uid)))
+                return
+            roll = 0.0
         if roll < 0.5 and handles:
             dom = handles[rng.choice(sorted(handles))]
             call = rng.choice(("info", "state", "id", "name"))
