@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..errors import InvalidArgError, NoSupportError
+from ..errors import InvalidArgError, NoSupportError, SexprError
+from .safexml import UnwritableText
 from .sxpr_format import format_domain_sxpr
 from .sxpr_parse import parse_domain_sxpr
 from .xml_format import format_domain_xml
@@ -31,7 +32,10 @@ def domain_xml_from_sxpr(record: str | bytes | list, *, xend_config_format: int 
     """
     d = parse_domain_sxpr(record, xend_config_format=xend_config_format, tty=tty,
                           vnc_port=vnc_port)
-    return format_domain_xml(d)
+    try:
+        return format_domain_xml(d)
+    except UnwritableText as e:  # e.g. a control character in (args ...): XML cannot say it
+        raise SexprError(f"domain record: {e}") from None
 
 
 def domain_xml_to_sxpr(xml: str | bytes, *, xend_config_format: int = 4,

@@ -146,7 +146,8 @@ def _net(w: XMLWriter, net: m.Net) -> None:
     w.open("interface", type_=net.type)
     w.empty("mac", address=net.mac)
     if net.type == "bridge":
-        w.empty("source", bridge=net.bridge)
+        if net.bridge:   # none: XenD's default bridge (no <source>, see xml_parse)
+            w.empty("source", bridge=net.bridge)
     elif net.type == "network":
         w.empty("source", network=net.network)
     if net.ip:
