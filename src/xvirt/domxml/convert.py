@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..errors import InvalidArgError, NoSupportError
+from ..errors import InvalidArgError, NoSupportError, SexprError
+from .safexml import UnwritableText
 from .sxpr_format import format_domain_sxpr
 from .sxpr_parse import parse_domain_sxpr
 from .xml_format import format_domain_xml
@@ -37,18 +38,21 @@ def domain_xml_from_sxpr(record: str | bytes | list, *, xend_config_format: int 
     """
     d = parse_domain_sxpr(record, xend_config_format=xend_config_format, tty=tty,
                           vnc_port=vnc_port)
-    return format_domain_xml(d)
+    try:
+        return format_domain_xml(d)
+    except UnwritableText as e:  # e.g. a control character in (args ...): XML cannot say it
+        raise SexprError(f"domain record: {e}") from None
 
 
 def domain_xml_to_sxpr(xml: str | bytes, *, xend_config_format: int = 4,
-                       network_bridge: Callable[[str], str] | None = None) -> str:
+                       network_bridge: Callable[[str], str] | None = None, driver: str = "xend") -> str:
     """The ``(vm ...)`` create config for a domain XML document.
 
     ``network_bridge`` maps a virtual network name to its bridge (``<interface type='network'>``).
     Raises :class:`xvirt.errors.XMLError` for invalid XML and :class:`xvirt.errors.NoSupportError`
     for valid definitions XenD cannot express.
     """
-    d = parse_domain_xml(xml)
+    d = parse_domain_xml(xml, driver=driver)
     return format_domain_sxpr(d, xend_config_format=xend_config_format,
                               network_bridge=network_bridge)
 

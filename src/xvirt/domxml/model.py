@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "Disk", "Net", "Chr", "Graphics", "Input", "Hostdev", "Clock", "DomainDef", "Timer",
     "Controller", "Video", "Cpu", "NumaCell", "NetHost",
-    "LIFECYCLE_ACTIONS", "FEATURES", "SOUND_MODELS", "BOOT_DEVICES",
+    "LIFECYCLE_ACTIONS", "FEATURES", "SOUND_MODELS", "BOOT_DEVICES", "DISK_DRIVERS",
     "parse_uuid", "random_uuid", "parse_mac", "random_mac", "parse_cpuset",
     "format_cpuset", "bus_for_target", "add_implicit_devices",
 ]
@@ -26,6 +26,9 @@ LIFECYCLE_ACTIONS = ("destroy", "restart", "rename-restart", "preserve",
                      "coredump-destroy", "coredump-restart")
 # domain_conf.c virDomainFeature order, restricted to what XenD knows (xen_sxpr.c)
 FEATURES = ("acpi", "apic", "pae", "hap", "viridian")
+# disk driver names = XenD uname prefixes libvirt's Xen driver knew (formatdomain.html: Xen
+# supports "tap", "tap2", "phy" or "file")
+DISK_DRIVERS = ("file", "phy", "tap", "tap2")
 # domain_conf.c virDomainSoundModel
 SOUND_MODELS = ("sb16", "es1370", "pcspk", "ac97", "ich6", "ich9", "usb")
 # <boot dev> names and XenD's boot letters (xen_sxpr.c xenParseSxprOS / xenFormatSxpr)

@@ -248,8 +248,9 @@ def _disk(w: XMLWriter, disk: m.Disk, libxl: bool = False) -> None:
 def _net(w: XMLWriter, net: m.Net, libxl: bool = False) -> None:
     w.open("interface", type_=net.type)
     w.empty("mac", address=net.mac)
-    if net.type == "bridge" and (net.bridge or not libxl):
-        w.empty("source", bridge=net.bridge)
+    if net.type == "bridge":
+        if net.bridge:   # none: XenD's default bridge (no <source>, see xml_parse)
+            w.empty("source", bridge=net.bridge)
     elif net.type == "network":
         w.empty("source", network=net.network)
     if net.vlan_tags:

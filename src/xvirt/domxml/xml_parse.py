@@ -398,6 +398,11 @@ def _parse_disk(elem: ET.Element, libxl: bool = False) -> m.Disk:
     drv = elem.find("driver")
     if drv is not None:
         disk.driver_name = drv.get("name")
+        # the uname prefixes libvirt's Xen driver knew (formatdomain: "tap", "tap2", "phy" or
+        # "file"); any other would reach XenD as a block script it lacks and read back as a file.
+        # libxl takes its own backends ("qemu", "phy", ...): xl_disk checks those
+        if not libxl and disk.driver_name is not None and disk.driver_name not in m.DISK_DRIVERS:
+            raise XMLError(f"unknown disk driver '{disk.driver_name}' in <disk><driver>")
         dt = drv.get("type")
         disk.driver_type = "raw" if dt == "aio" else dt
     bus = target.get("bus")
@@ -423,8 +428,10 @@ def _parse_net(elem: ET.Element, libxl: bool = False) -> m.Net:
         net.mac = m.random_mac()
     src = elem.find("source")
     if ntype == "bridge":
+        # no <source>: XenD's default bridge (vif-bridge picks it). That is what dumpxml shows
+        # for a vif XenD reports with (script vif-bridge) and no (bridge ...), as libvirt did
         net.bridge = src.get("bridge") if src is not None else None
-        if not net.bridge and not libxl:   # libxl: the vif script picks the default bridge
+        if src is not None and not net.bridge and not libxl:   # libxl: the vif script picks the default bridge
             raise XMLError("missing <source bridge=...> in <interface type='bridge'>")
     elif ntype == "network":
         net.network = src.get("network") if src is not None else None

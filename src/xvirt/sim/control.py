@@ -2,7 +2,8 @@
 
 Tests and benchmarks use it to act as another management tool would (any lifecycle operation),
 to make guests misbehave (crash, reboot or power off from inside), to inject faults, to read the
-exact request counters and the host's truth, and to wait until deferred events have settled.
+exact request counters, the host's truth and its event log, and to wait until deferred events
+have settled.
 One request per line: ``{"cmd": ..., ...}``; one reply per line: ``{"ok": true, "result": ...}``
 or ``{"ok": false, "error": "..."}``.
 """
@@ -17,6 +18,7 @@ import threading
 from ..errors import SexprError
 from ..protocol import sxp
 from .control_client import SimControl  # noqa: F401 - re-exported for callers of the old name
+from .eventlog import MAX_REPLY
 from .host import Host, XendOpError
 
 __all__ = ["ControlServer", "SimControl"]
@@ -113,6 +115,8 @@ class ControlServer:
             return sxp.show(host.node_sxpr())
         if cmd == "domain":  # one domain's XenD-style record (the simulated xl reads configs from it)
             return sxp.show(host.domain_sxpr(self._domain(req)))
+        if cmd == "events":
+            return host.events.read(int(req.get("since", 0)), int(req.get("limit", MAX_REPLY)))
         if cmd == "counters":
             return self.counters.snapshot()
         if cmd == "reset_counters":

@@ -72,6 +72,23 @@ class SimControl:
     def truth(self) -> dict:
         return self.call("truth")
 
+    def events(self, since: int = 0, limit: int = 8192) -> dict:
+        """The host's event log after ``since`` (see ``xvirt.sim.eventlog``; the host caps
+        ``limit`` at its own page size)."""
+        return self.call("events", since=since, limit=limit)
+
+    def all_events(self, since: int = 0) -> list[dict]:
+        """Every entry after ``since``, paging through; OperationFailedError if some were lost."""
+        out: list[dict] = []
+        while True:
+            page = self.events(since)
+            if page["first"] > since + 1 and page["last"] >= since + 1:
+                raise OperationFailedError(f"event log lost entries {since + 1}..{page['first'] - 1}")
+            out += page["events"]
+            if not page["events"] or page["events"][-1]["seq"] >= page["last"]:
+                return out
+            since = page["events"][-1]["seq"]
+
     def counters(self) -> dict:
         return self.call("counters")
 

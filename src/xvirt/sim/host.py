@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import struct
-import threading
 import time
 import uuid as _uuid
 from contextlib import contextmanager
@@ -37,6 +36,7 @@ from ..protocol import sxp
 from .simdomain import ConfigError, SimDomain, check_memory, check_name, normalise_uuid
 from .store import ConfigStore, PathRefused, SaveArea
 from .scheduler import Scheduler
+from .eventlog import EventLog, TimedRLock
 
 __all__ = ["Host", "HostSettings", "XendOpError", "DOMID_MAX"]
 
@@ -82,7 +82,8 @@ class Host:
         self.table = table
         self.store = store
         self.saves = save_area
-        self.lock = threading.RLock()
+        self.lock = TimedRLock()
+        self.events = EventLog()  # every change of a domain's id, name or state, timed
         self.log = log or (lambda msg: None)
         self._by_uuid: dict[str, SimDomain] = {}
         self._by_domid: dict[int, SimDomain] = {}
@@ -135,6 +136,16 @@ class Host:
     def _add(self, dom: SimDomain) -> None:
         self._by_uuid[dom.uuid] = dom
         self._names[dom.name] = dom
+        self._note(dom)
+
+    def _note(self, dom: SimDomain) -> None:
+        """Log ``dom``'s observable facts now (a no-op when nothing of them changed)."""
+        live = dom.running and not dom.dying
+        self.events.note({"uuid": dom.uuid, "present": self._by_uuid.get(dom.uuid) is dom,
+                          "domid": dom.domid if live else None, "name": dom.name,
+                          "flags": dom.flags() if live else 0, "memory_kib": dom.memory * 1024,
+                          "maxmem_kib": dom.maxmem * 1024, "vcpus": bin(dom.vcpu_avail).count("1"),
+                          "max_vcpus": dom.vcpus, "managed": dom.managed}, self.lock.since)
 
     def _name_owner(self, name: str) -> SimDomain | None:
         d = self._names.get(name)
@@ -166,6 +177,7 @@ class Host:
 
     def _publish(self, dom: SimDomain) -> None:
         self.table.upsert(dom.domid, **dom.table_fields())
+        self._note(dom)
 
     @staticmethod
     def _check_record(dom: SimDomain, domid: int | None = None) -> None:
@@ -207,6 +219,7 @@ class Host:
             dom.domid = None
             if not dom.managed and self._by_uuid.get(dom.uuid) is dom:
                 del self._by_uuid[dom.uuid]
+            self._note(dom)
             raise
         dom.domid = new_id
         dom.paused, dom.dying, dom.saving, dom.shutdown_code = paused, False, False, None
@@ -258,6 +271,7 @@ class Host:
             self.table.remove(domid)
         if not dom.managed:
             self._by_uuid.pop(dom.uuid, None)
+        self._note(dom)
 
     def _free_ghost(self, domid: int) -> None:
         with self.lock:
@@ -274,6 +288,7 @@ class Host:
         if dom.managed:
             dom.sync_config()
             self.store.save(dom.uuid, dom.config)
+        self._note(dom)
 
     def _new_domain(self, config: list, *, managed: bool) -> SimDomain:
         try:
@@ -443,6 +458,7 @@ class Host:
             except OSError as e:
                 raise XendOpError(f"Error removing the configuration: {e.strerror or e}") from None
             self._by_uuid.pop(dom.uuid, None)
+            self._note(dom)
 
     # -- running domain ops -------------------------------------------------------------------
     def op_pause(self, dom: SimDomain) -> None:
@@ -554,6 +570,7 @@ class Host:
             with self.tree.batch():
                 self.tree.write(f"/local/domain/{dom.domid}/name", name.encode())
                 self.tree.write(f"/vm/{dom.uuid}/name", name.encode())
+        self._note(dom)
 
     @staticmethod
     def _memory_arg(mib: int, what: str) -> None:

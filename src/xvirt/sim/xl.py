@@ -148,7 +148,8 @@ class Xl:
             raise XlExit(1, f"Failed to parse config: {path}: file too large")
         try:
             from ..domxml import domain_xml_to_sxpr, native_to_xml
-            config = domain_xml_to_sxpr(native_to_xml(data.decode("utf-8", "replace"), "xen-xl"))
+            config = domain_xml_to_sxpr(native_to_xml(data.decode("utf-8", "replace"), "xen-xl"),
+                                            driver="libxl")
         except LibvirtError as e:
             raise XlExit(1, f"Failed to parse config: {e.message}") from None
         try:
