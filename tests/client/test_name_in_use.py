@@ -2,7 +2,8 @@
 
 On the XenD path (every connection sends lifecycle operations to XenD: the strict three-channel
 URI and the XenD-only one), onto the name of a running domain and of an inactive one; the
-refused operation changes nothing on the host.
+refused operation changes nothing on the host. (The libxl toolstack, built elsewhere, needs the
+same three tests with its URI added to the ``conn`` fixture's params.)
 """
 
 import uuid as _uuid

@@ -1,7 +1,9 @@
 """Hostile and malformed input: XML bombs, XXE, size/depth limits, invalid values, bad records.
 
 Every failure must be a libvirt-numbered error (XMLError 27 / SexprError 13 / NoSupportError /
-InvalidArgError) with a message naming what is wrong, never a raw Python exception.
+InvalidArgError) with a message naming what is wrong, never a raw Python exception. The mutation
+tests also judge what is accepted: it must convert to something with the input's facts that
+converts back to them (each allowance for a rule of the XenD formats is listed where it is made).
 """
 
 from __future__ import annotations
