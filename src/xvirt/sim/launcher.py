@@ -154,7 +154,8 @@ def start(name: str = DEFAULT_NAME, *, root: str | None = None, domains: int | N
           inactive: int | None = None, latency_ms: float | None = None, tcp: str | None = None,
           force_tcp: bool | None = None, first_domid: int | None = None, host_cpus: int | None = None,
           max_domid: int | None = None, timeout: float = 120.0, python: str | None = None) -> dict:
-    """Start the simulated host unless it runs; returns its status.
+    """Start the simulated host unless it runs; returns its status (with ``started: True`` when
+    this call started it).
 
     A host that was created before starts with the settings it was created with: asking for
     different ones raises OperationInvalidError and changes nothing (None means "as created").
@@ -224,7 +225,7 @@ def _spawn(name: str, paths: SimPaths, s: dict, timeout: float, python: str | No
                 ctl = SimControl(paths.control, timeout=5)
                 ctl.ping()
                 ctl.close()
-                return status(name, paths.root)
+                return dict(status(name, paths.root), started=True)
             except (NoConnectError, OperationFailedError):
                 pass
         time.sleep(0.02)
