@@ -7,6 +7,7 @@ import re
 import shutil
 import stat
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -106,3 +107,68 @@ def test_apt_install_restores_an_existing_policy_and_cleans_up_on_failure(stub):
     assert stub.policy.read_text() == own                # theirs is back, unchanged
     assert stat.S_IMODE(stub.policy.stat().st_mode) == 0o750
     assert [p.name for p in stub.policy.parent.iterdir() if "policy" in p.name] == ["policy-rc.d"]
+
+
+# -- ensure-deps before it installs anything ------------------------------------------------------
+def _copy_of_scripts(tmp_path: Path) -> Path:
+    """A checkout-shaped directory with the set-up scripts and no .venv (nothing else is needed
+    for what these tests reach)."""
+    top = tmp_path / "co"
+    (top / "scripts").mkdir(parents=True)
+    for name in ("ensure-deps", "apt-install"):
+        shutil.copy2(REPO / "scripts" / name, top / "scripts" / name)
+    shutil.copy2(REPO / "pyproject.toml", top / "pyproject.toml")
+    return top
+
+
+NO_ENSUREPIP = """#!/bin/sh
+# Debian's python3 without the python3-venv package: `import ensurepip` fails, `-m venv` too
+case "$*" in *ensurepip*) exit 1 ;; *"-m venv"*) echo "no ensurepip" >&2; exit 1 ;; esac
+exec /usr/bin/python3 "$@"
+"""
+
+
+def test_a_missing_venv_module_is_installed_with_apt_as_root(tmp_path, stub):
+    top = _copy_of_scripts(tmp_path)
+    py = tmp_path / "python3"
+    py.write_text(NO_ENSUREPIP)
+    py.chmod(0o755)
+    env = dict(os.environ, PATH=f"{tmp_path / 'bin'}:/usr/bin:/bin", STUB_LOG=str(tmp_path / "log"),
+               XVIRT_POLICY_RC_D=str(stub.policy), XVIRT_PYTHON=str(py))
+    r = subprocess.run([str(top / "scripts/ensure-deps")], env=env, capture_output=True, text=True, timeout=60)
+    log = (tmp_path / "log").read_text().splitlines()
+    assert log[1].startswith("apt-get install -y -qq --no-install-recommends python3.")
+    assert log[1].endswith("-venv") and log[2] == "policy 101"
+    assert r.returncode != 0 and "no ensurepip" in r.stderr     # the stub did not really install it
+    assert not (top / ".venv" / "bin" / "xvirt").exists()
+
+
+def test_without_root_the_missing_venv_module_is_named_with_the_command_to_run():
+    work = Path(tempfile.mkdtemp(prefix="xvn"))
+    try:
+        os.chmod(work, 0o755)                            # made just now: readable by the unprivileged user
+        top = _copy_of_scripts(work)
+        py = work / "python3"
+        py.write_text(NO_ENSUREPIP)
+        py.chmod(0o755)
+        as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+        r = subprocess.run([*as_user, str(top / "scripts/ensure-deps")],
+                           env={"PATH": "/usr/bin:/bin", "XVIRT_PYTHON": str(py), "HOME": str(work)},
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1, r.stderr
+        assert "run: sudo apt-get install python3." in r.stderr and "-venv" in r.stderr
+        assert not (top / ".venv").exists()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_make_bench_says_what_it_installs_before_installing(tmp_path):
+    top = _copy_of_scripts(tmp_path)
+    r = subprocess.run([str(top / "scripts/ensure-deps"), "bench"], env=dict(os.environ, XVIRT_PYTHON="/bin/false"),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1                     # stopped at the interpreter check, before any install
+    first = " ".join(r.stderr.split("\n\n")[0].split())
+    assert first.startswith("ensure-deps: make bench installs what is missing")
+    for what in ("libvirt-daemon", "libvirt-clients", "python3-libvirt", "matplotlib"):
+        assert what in first, what
+    assert not (top / ".venv").exists()
