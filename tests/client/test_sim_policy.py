@@ -190,3 +190,13 @@ def test_the_exporter_does_not_start_a_named_host_and_restarts_default_only_as_c
         ex.close()
     assert "started simulated host 'default' (3 running, 1 inactive domains, XenD latency 0.0 ms)" \
         in capsys.readouterr().err
+
+
+def test_a_state_directory_from_before_the_marker_is_still_the_simulators(runtime):
+    d = os.path.join(runtime, "old")
+    launcher.start("lab", root=d, domains=1, latency_ms=0)
+    launcher.stop("lab", root=d)
+    os.unlink(SimPaths(d).marker)                        # as an older simulator left it
+    assert launcher.start("lab", root=d)["running"]
+    assert os.path.exists(SimPaths(d).marker)
+    launcher.stop("lab", root=d)
