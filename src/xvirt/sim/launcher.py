@@ -26,7 +26,7 @@ __all__ = ["DEFAULTS", "start", "stop", "status", "is_running", "recorded_settin
 
 # what a host is created with unless told otherwise (the keys of sim.json's "settings")
 DEFAULTS = {"domains": 20, "inactive": None, "xend_latency_ms": 40.0, "tcp": None, "force_tcp": False,
-            "first_domid": 1, "host_cpus": 8, "max_domid": 0x7FEF}
+            "first_domid": 1, "host_cpus": 8, "max_domid": 0x7FEF, "toolstack": "xend"}
 
 
 def parse_tcp(spec: str | None, *, force: bool = False) -> tuple[str, int] | None:
@@ -136,6 +136,8 @@ def _validate(s: dict) -> None:
         raise InvalidArgError(f"simulated host setting inactive must be >= 0, got {s['inactive']!r}")
     if s["domains"] < 0 or s["host_cpus"] < 1 or float(s["xend_latency_ms"]) < 0:
         raise InvalidArgError("simulated host settings: domains >= 0, host_cpus >= 1, latency >= 0")
+    if s["toolstack"] not in ("xend", "xl"):
+        raise InvalidArgError(f"--toolstack must be 'xend' or 'xl', got {s['toolstack']!r}")
     if not 1 <= s["max_domid"] <= 0x7FEF:
         raise InvalidArgError(f"--max-domid must be in 1..32751, got {s['max_domid']}")
     if not 1 <= s["first_domid"] <= s["max_domid"]:
@@ -153,7 +155,8 @@ def _write_settings(paths: SimPaths, name: str, settings: dict) -> None:
 def start(name: str = DEFAULT_NAME, *, root: str | None = None, domains: int | None = None,
           inactive: int | None = None, latency_ms: float | None = None, tcp: str | None = None,
           force_tcp: bool | None = None, first_domid: int | None = None, host_cpus: int | None = None,
-          max_domid: int | None = None, timeout: float = 120.0, python: str | None = None) -> dict:
+          max_domid: int | None = None, toolstack: str | None = None, timeout: float = 120.0,
+          python: str | None = None) -> dict:
     """Start the simulated host unless it runs; returns its status (with ``started: True`` when
     this call started it).
 
@@ -164,7 +167,8 @@ def start(name: str = DEFAULT_NAME, *, root: str | None = None, domains: int | N
     paths = SimPaths(root)
     requested = {k: v for k, v in (("domains", domains), ("inactive", inactive), ("xend_latency_ms", latency_ms),
                                    ("tcp", tcp), ("force_tcp", force_tcp), ("first_domid", first_domid),
-                                   ("host_cpus", host_cpus), ("max_domid", max_domid)) if v is not None}
+                                   ("host_cpus", host_cpus), ("max_domid", max_domid), ("toolstack", toolstack))
+                 if v is not None}
     if _read_pid(paths) is not None:
         st = status(name, root)
         if st["running"]:
@@ -206,6 +210,8 @@ def _spawn(name: str, paths: SimPaths, s: dict, timeout: float, python: str | No
             "--max-domid", str(s["max_domid"])]
     if s["inactive"] is not None:
         args += ["--inactive", str(s["inactive"])]
+    if s["toolstack"] != "xend":  # a host without XenD (the simulator's xl personality)
+        args += ["--toolstack", s["toolstack"]]
     if s["tcp"]:
         args += ["--tcp", s["tcp"]] + (["--force-tcp"] if s["force_tcp"] else [])
     # the child runs this very package, wherever it was imported from
