@@ -167,3 +167,36 @@ def test_a_new_directory_is_created_private(runtime):
         launcher.stop("lab", root=d)
     assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
     assert os.path.exists(SimPaths(d).marker) and os.path.exists(SimPaths(d).settings)
+
+
+def test_the_exporter_does_not_start_a_named_host_and_restarts_default_only_as_created(runtime, capsys):
+    from xvirt.cli.exporter import Exporter
+    ex = Exporter("xen+sim:///typo", timeout=30, max_age=0)
+    sample, why = ex.get_sample()
+    assert sample is None and "xvirt sim start typo" in why
+    assert not os.path.exists(state_dir("typo"))
+    ex.close()
+    launcher.start("default", domains=2, latency_ms=0)
+    ex = Exporter("xen+sim:///default", timeout=30, max_age=0)
+    try:
+        sample, why = ex.get_sample()
+        assert why is None and len(sample.domains) == 3
+        launcher.stop("default")                         # the user stops the host under the exporter
+        sample, why = ex.get_sample()                    # this scrape fails: the channels are gone
+        assert sample is None
+        sample, why = ex.get_sample()                    # the next one starts default again, as created
+        assert why is None and len(sample.domains) == 3
+    finally:
+        ex.close()
+    assert "started simulated host 'default' (3 running, 1 inactive domains, XenD latency 0.0 ms)" \
+        in capsys.readouterr().err
+
+
+def test_a_state_directory_from_before_the_marker_is_still_the_simulators(runtime):
+    d = os.path.join(runtime, "old")
+    launcher.start("lab", root=d, domains=1, latency_ms=0)
+    launcher.stop("lab", root=d)
+    os.unlink(SimPaths(d).marker)                        # as an older simulator left it
+    assert launcher.start("lab", root=d)["running"]
+    assert os.path.exists(SimPaths(d).marker)
+    launcher.stop("lab", root=d)

@@ -222,6 +222,8 @@ def demo_cmd(name, domains, xend_latency_ms, samples, delay):
     from .commands_read import list_rows
     from .top import Sampler, host_facts, render_text, run_loop
     st = launcher.start(name, domains=domains, latency_ms=xend_latency_ms)
+    if st.get("started"):
+        click.echo(launcher.describe_start(st), err=True)
     settings = st.get("settings", {})
     emit(f"# simulated Xen host '{name}': {st.get('domains')} running + {st.get('inactive')} inactive domains, "
          f"XenD latency {settings.get('xend_latency_ms', '?')} ms\n")

@@ -138,8 +138,6 @@ def status(name: str = DEFAULT_NAME, root: str | None = None) -> dict:
 
 
 def _validate(s: dict) -> None:
-    if s["toolstack"] not in ("xend", "xl"):
-        raise InvalidArgError(f"--toolstack must be 'xend' or 'xl', got {s['toolstack']!r}")
     parse_tcp(s["tcp"], force=bool(s["force_tcp"]))
     for key in ("domains", "first_domid", "host_cpus", "max_domid"):
         if not isinstance(s[key], int) or isinstance(s[key], bool):
@@ -148,6 +146,8 @@ def _validate(s: dict) -> None:
         raise InvalidArgError(f"simulated host setting inactive must be >= 0, got {s['inactive']!r}")
     if s["domains"] < 0 or s["host_cpus"] < 1 or float(s["xend_latency_ms"]) < 0:
         raise InvalidArgError("simulated host settings: domains >= 0, host_cpus >= 1, latency >= 0")
+    if s["toolstack"] not in ("xend", "xl"):
+        raise InvalidArgError(f"--toolstack must be 'xend' or 'xl', got {s['toolstack']!r}")
     if not 1 <= s["max_domid"] <= 0x7FEF:
         raise InvalidArgError(f"--max-domid must be in 1..32751, got {s['max_domid']}")
     if not 1 <= s["first_domid"] <= s["max_domid"]:
@@ -165,11 +165,11 @@ def _write_settings(paths: SimPaths, name: str, settings: dict) -> None:
 def start(name: str = DEFAULT_NAME, *, root: str | None = None, domains: int | None = None,
           inactive: int | None = None, latency_ms: float | None = None, tcp: str | None = None,
           force_tcp: bool | None = None, first_domid: int | None = None, host_cpus: int | None = None,
-          max_domid: int | None = None, timeout: float = 120.0, python: str | None = None,
-          toolstack: str | None = None) -> dict:
-    """Start the simulated host unless it runs; returns its status. ``toolstack="xl"`` gives a
-    host without XenD whose xenstore is laid out as libxl lays it out, driven by
-    ``python -m xvirt.sim.xl --root STATE_DIR`` (the host's ``xl``).
+          max_domid: int | None = None, toolstack: str | None = None, timeout: float = 120.0,
+          python: str | None = None) -> dict:
+    """Start the simulated host unless it runs; returns its status (with ``started: True`` when
+    this call started it). ``toolstack="xl"`` gives a host without XenD whose xenstore is laid out
+    as libxl lays it out, driven by ``python -m xvirt.sim.xl --root STATE_DIR`` (the host's ``xl``).
 
     A host that was created before starts with the settings it was created with: asking for
     different ones raises OperationInvalidError and changes nothing (None means "as created").
@@ -178,8 +178,8 @@ def start(name: str = DEFAULT_NAME, *, root: str | None = None, domains: int | N
     paths = SimPaths(root)
     requested = {k: v for k, v in (("domains", domains), ("inactive", inactive), ("xend_latency_ms", latency_ms),
                                    ("tcp", tcp), ("force_tcp", force_tcp), ("first_domid", first_domid),
-                                   ("host_cpus", host_cpus), ("max_domid", max_domid),
-                                   ("toolstack", toolstack)) if v is not None}
+                                   ("host_cpus", host_cpus), ("max_domid", max_domid), ("toolstack", toolstack))
+                 if v is not None}
     if _read_pid(paths) is not None:
         st = status(name, root)
         if st["running"]:
@@ -221,7 +221,7 @@ def _spawn(name: str, paths: SimPaths, s: dict, timeout: float, python: str | No
             "--max-domid", str(s["max_domid"])]
     if s["inactive"] is not None:
         args += ["--inactive", str(s["inactive"])]
-    if s["toolstack"] != "xend":
+    if s["toolstack"] != "xend":  # a host without XenD (the simulator's xl personality)
         args += ["--toolstack", s["toolstack"]]
     if s["tcp"]:
         args += ["--tcp", s["tcp"]] + (["--force-tcp"] if s["force_tcp"] else [])
@@ -242,7 +242,7 @@ def _spawn(name: str, paths: SimPaths, s: dict, timeout: float, python: str | No
                 ctl = SimControl(paths.control, timeout=5)
                 ctl.ping()
                 ctl.close()
-                return status(name, paths.root)
+                return dict(status(name, paths.root), started=True)
             except (NoConnectError, OperationFailedError):
                 pass
         time.sleep(0.02)

@@ -123,11 +123,17 @@ def check_state_dir(root: str) -> bool:
         why = "it belongs to another user"
     elif stat.S_IMODE(st.st_mode) & 0o022:
         why = f"it is writable by other users (mode {stat.S_IMODE(st.st_mode):o})"
-    elif not os.path.exists(os.path.join(root, MARKER)) and os.listdir(root):
+    elif not os.path.exists(os.path.join(root, MARKER)) and os.listdir(root) and not _legacy(root):
         why = "it is not empty and was not created by xvirt's simulated host"
     if why:
         raise InvalidArgError(f"refusing state directory {root!r} (URI parameter 'dir'): {why}")
     return True
+
+
+def _legacy(root: str) -> bool:
+    """A state directory made by a simulator from before the marker file: its table and configs."""
+    return os.path.isfile(os.path.join(root, "domtable")) and os.path.isdir(os.path.join(root, "managed")) \
+        and os.path.isfile(os.path.join(root, "sim.log"))
 
 
 def prepare_state_dir(root: str) -> None:
