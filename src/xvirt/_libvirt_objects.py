@@ -28,7 +28,8 @@ from .domain import Domain
 from .errors import ErrorCode, InvalidArgError, LibvirtError, error_for_code
 
 __all__ = ["virConnect", "virDomain", "open", "openReadOnly", "openAuth", "getVersion",
-           "registerErrorHandler", "virGetLastError", "virResetLastError", "virEventRegisterDefaultImpl",
+           "registerErrorHandler", "virGetLastError", "virGetLastErrorCode", "virGetLastErrorDomain",
+           "virGetLastErrorMessage", "virResetLastError", "virInitialize", "virEventRegisterDefaultImpl",
            "LIBVIRT_API_VERSION"]
 
 # The libvirt-python API level this facade answers to (getVersion()/getLibVersion()): programs
@@ -85,8 +86,31 @@ def virGetLastError() -> tuple | None:
     return getattr(_last, "err", None)
 
 
+def virGetLastErrorCode() -> int:
+    """The code of the thread's last error (``VIR_ERR_OK``, 0, when there is none)."""
+    err = virGetLastError()
+    return err[0] if err else 0
+
+
+def virGetLastErrorDomain() -> int:
+    """The error domain of the thread's last error (``VIR_FROM_NONE``, 0, when there is none)."""
+    err = virGetLastError()
+    return err[1] if err else 0
+
+
+def virGetLastErrorMessage() -> str:
+    """The message of the thread's last error; libvirt's "no error" when there is none."""
+    err = virGetLastError()
+    return err[2] if err else "no error"
+
+
 def virResetLastError() -> None:
     _last.err = None
+
+
+def virInitialize() -> int:
+    """libvirt's library initialisation: nothing to do here, returns 0."""
+    return 0
 
 
 def virEventRegisterDefaultImpl() -> int:
