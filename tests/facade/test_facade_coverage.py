@@ -31,10 +31,11 @@ VIRCONNECT = {
     # domain creation and XML
     "defineXML": "yes", "createXML": "yes", "restore": "yes", "domainXMLFromNative": "yes",
     "domainXMLToNative": "yes",
-    # not implemented: events, capabilities, other object kinds
+    # host (issue 13 item 2), and not implemented: events, other object kinds
     "domainEventRegisterAny": "no", "domainEventDeregisterAny": "no", "domainEventRegister": "no",
-    "getCapabilities": "no", "getSysinfo": "no", "getFreeMemory": "no", "getMaxVcpus": "no",
-    "isEncrypted": "no", "isSecure": "no", "listAllNetworks": "no", "listAllStoragePools": "no",
+    "getCapabilities": "yes", "getSysinfo": "yes", "getFreeMemory": "yes", "getMaxVcpus": "yes",
+    "getCellsFreeMemory": "yes", "getMemoryStats": "yes", "getCPUStats": "yes", "getCPUMap": "yes",
+    "createLinux": "yes", "isEncrypted": "yes", "isSecure": "yes", "listAllNetworks": "no", "listAllStoragePools": "no",
     "restoreFlags": "no", "setKeepAlive": "no", "registerCloseCallback": "no",
 }
 

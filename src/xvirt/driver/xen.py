@@ -18,11 +18,12 @@ the driver asks XenD, with one bulk ``?detail=1`` request for lists and stats; w
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid as _uuid
 
-from ..errors import (LibvirtError, NoConnectError, NoDomainError, XenstoreError)
+from ..errors import (ErrorCode, LibvirtError, NoConnectError, NoDomainError, NoSupportError, XenstoreError)
 from ..protocol import domtable as dt
 from ..protocol import sxp
 from ..protocol.xenstore import XsNoEntError
@@ -31,10 +32,12 @@ from ..transport.xend import XendClient
 from ..transport.xenstore import XenstoreClient
 from ..uri import Target
 from ..registry import Registry
+from .nodefacts import DMI_FIELDS, cells_of_node, node_int
 from .records import Facts, facts_from_info, facts_from_record, map_xend_error, record_uuid
 
 __all__ = ["XenDriver"]
 
+DMI_DIR = "/sys/class/dmi/id"
 WATCHES = (("/local/domain", "xvirt-names"), ("@introduceDomain", "xvirt-intro"),
            ("@releaseDomain", "xvirt-release"))
 
@@ -386,3 +389,56 @@ class XenDriver:
 
     def node(self) -> list:
         return self.xend.get("/xend/node/")
+
+    # -- host usage (virNodeGetFreeMemory, ...CellsFreeMemory, ...MemoryStats, ...CPUStats) --------
+    def node_usage(self) -> dt.HostUsage | None:
+        """Free memory and physical CPU idle time from the hypervisor channel, as a dom0 reads them
+        (``physinfo`` free_pages, ``XEN_SYSCTL_getcpuinfo`` idletime): no daemon request. None
+        without a hypervisor channel."""
+        return self.hv.host_usage() if self.hv is not None else None
+
+    def node_free_kib(self) -> int:
+        """Free host memory: the hypervisor's free pages, else XenD's node ``free_memory`` (MiB;
+        ``xm info``'s source, one ``GET /xend/node/``)."""
+        usage = self.node_usage()
+        if usage is not None:
+            return usage.free_kib
+        return node_int(self.node(), "free_memory") * 1024
+
+    def node_cells_free_kib(self) -> list[int]:
+        """Free memory per NUMA cell. One cell: the hypervisor's free pages; several: XenD's
+        ``node_to_memory`` (libvirt's hypervisor path used ``XEN_SYSCTL_availheap`` per node)."""
+        usage = self.node_usage()
+        if usage is not None and self.hv.physinfo().topology[0] <= 1:
+            return [usage.free_kib]
+        node = self.node()
+        return cells_of_node(node, node_int(node, "free_memory") * 1024)
+
+    def node_dmi(self) -> dict[str, str]:
+        """The host's SMBIOS facts: dom0's DMI files (libvirt's Xen driver runs dmidecode on dom0,
+        ``virSysinfoRead``), so only where XenD is local (a unix socket): a simulated host runs on
+        this machine and reports its SMBIOS, as libvirtd on a dom0 does. Unreadable fields (the
+        serial and UUID need root) are left out."""
+        if not isinstance(self.target.xend, str):
+            raise NoSupportError("this function is not supported by the connection driver: "
+                                 "virConnectGetSysinfo (the host's SMBIOS is only readable on the host)")
+        out = {}
+        for _section, fields in DMI_FIELDS.items():
+            for _name, key in fields:
+                try:
+                    with open(os.path.join(DMI_DIR, key), encoding="utf-8", errors="replace") as f:
+                        value = f.read(256).strip()
+                except OSError:
+                    continue
+                if value:
+                    out[key] = value
+        if not out:   # libvirt's Xen driver: no host sysinfo -> VIR_ERR_CONFIG_UNSUPPORTED
+            raise LibvirtError("Host SMBIOS information is not available", code=ErrorCode.CONFIG_UNSUPPORTED)
+        return out
+
+    def node_cpu_times(self) -> tuple[int, int, int] | None:
+        """(physical CPUs, idle ns summed over them, ns since boot) from the hypervisor; None without one."""
+        usage = self.node_usage()
+        if usage is None:
+            return None
+        return self.hv.physinfo().host_cpus, usage.idle_ns, usage.uptime_ns

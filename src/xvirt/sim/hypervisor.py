@@ -4,6 +4,11 @@ The file is created once and then reused in place across simulator restarts (a n
 marks a new boot), so a client that mapped it keeps seeing the current host. Every change happens
 between two increments of the sequence counter (see ``xvirt.protocol.domtable``). Records stay
 sorted by domid; an insert or removal moves the tail with one slice copy.
+
+The host usage block after the records is kept with running sums (pages held and CPU rate of
+every record), so each change costs O(1): free pages = total - pages held by domains (dying ones
+still hold theirs, as in Xen); the physical CPUs are idle at ``host_cpus`` minus the domains'
+summed rate, and their idle time is re-stamped whenever that rate changes.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import mmap
 import os
 import struct
 import threading
+import time
 
 from ..protocol import domtable as dt
 
@@ -27,9 +33,9 @@ class DomainTableWriter:
         self.path = path
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            if os.fstat(fd).st_size != dt.FILE_SIZE:
-                os.ftruncate(fd, dt.FILE_SIZE)
-            self._mm = mmap.mmap(fd, dt.FILE_SIZE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            if os.fstat(fd).st_size != dt.TOTAL_SIZE:
+                os.ftruncate(fd, dt.TOTAL_SIZE)
+            self._mm = mmap.mmap(fd, dt.TOTAL_SIZE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         finally:
             os.close(fd)
         self._lock = threading.Lock()
@@ -42,8 +48,16 @@ class DomainTableWriter:
         self.boot_id = os.urandom(16)
         self._host_cpus = host_cpus
         self._physinfo = {"total_memory_mib": total_memory_mib, "cpu_mhz": cpu_mhz, "topology": topology}
+        # host usage: running sums over the records, and the idle-time integral
+        self._total_pages = total_memory_mib * 1024 // dt.PAGE_KIB
+        self._pages: dict[int, int] = {}
+        self._rates: dict[int, int] = {}
+        self._held = self._busy = 0
+        self._boot_ns = self._idle_stamp = time.monotonic_ns()
+        self._idle_ns = 0
         self._mm[: dt.HEADER_SIZE] = dt.pack_header(seq=self._seq | 1, count=0, boot_id=self.boot_id,
                                                      host_cpus=host_cpus, **self._physinfo)
+        self._account(-1, 0, 0)
         self._finish(0)
 
     # -- seqlock ------------------------------------------------------------------------------
@@ -61,6 +75,24 @@ class DomainTableWriter:
                                                      **self._physinfo)
         self._seq += 1
         _SEQ.pack_into(self._mm, dt.SEQ_OFFSET, self._seq)
+
+    def _account(self, domid: int, pages: int, rate: int) -> None:
+        """Update the usage sums for ``domid`` (0, 0 when it goes) and rewrite the usage block."""
+        now = time.monotonic_ns()
+        self._idle_ns += (now - self._idle_stamp) * self._idle_rate() // 1000
+        self._idle_stamp = now
+        self._held += pages - self._pages.pop(domid, 0)
+        self._busy += rate - self._rates.pop(domid, 0)
+        if pages:
+            self._pages[domid] = pages
+        if rate:
+            self._rates[domid] = rate
+        self._mm[dt.USAGE_OFFSET: dt.USAGE_OFFSET + dt.USAGE_SIZE] = dt.pack_usage(
+            boot_stamp_ns=self._boot_ns, free_pages=max(0, self._total_pages - self._held),
+            idle_ns=self._idle_ns, idle_stamp_ns=now, idle_rate_milli=self._idle_rate())
+
+    def _idle_rate(self) -> int:
+        return max(0, self._host_cpus * 1000 - self._busy)
 
     def _off(self, index: int) -> int:
         return dt.HEADER_SIZE + index * dt.RECORD_SIZE
@@ -84,6 +116,7 @@ class DomainTableWriter:
                     self._mm.move(self._off(i + 1), self._off(i), (n - i) * dt.RECORD_SIZE)
                 self._mm[self._off(i): self._off(i + 1)] = rec
                 ids.insert(i, domid)
+            self._account(domid, fields["tot_pages"], fields["cpu_rate_milli"])
             self._finish(len(ids))
 
     def remove(self, domid: int) -> None:
@@ -97,6 +130,7 @@ class DomainTableWriter:
             if i < n - 1:
                 self._mm.move(self._off(i), self._off(i + 1), (n - i - 1) * dt.RECORD_SIZE)
             del ids[i]
+            self._account(domid, 0, 0)
             self._finish(len(ids))
 
     def close(self) -> None:
@@ -106,6 +140,7 @@ class DomainTableWriter:
                 return
             self._begin()
             self._ids.clear()
+            self._mm[dt.USAGE_OFFSET: dt.USAGE_OFFSET + dt.USAGE_SIZE] = bytes(dt.USAGE_SIZE)
             self._finish(0, closed=True)
             self._mm.flush()
             self._mm.close()

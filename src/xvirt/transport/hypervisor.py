@@ -34,7 +34,9 @@ class DomainTableReader:
             size = os.fstat(fd).st_size
             if size < dt.FILE_SIZE:
                 raise XenCallError(f"hypervisor domain table {path} is truncated ({size} bytes)")
-            self._mm = mmap.mmap(fd, dt.FILE_SIZE, mmap.MAP_SHARED, mmap.PROT_READ)
+            self._has_usage = size >= dt.TOTAL_SIZE
+            self._mm = mmap.mmap(fd, dt.TOTAL_SIZE if self._has_usage else dt.FILE_SIZE, mmap.MAP_SHARED,
+                                 mmap.PROT_READ)
         finally:
             os.close(fd)
         self.reads = 0
@@ -135,6 +137,14 @@ class DomainTableReader:
     def physinfo(self) -> dt.Header:
         """The host's physical facts (cpus, memory, MHz, topology), as Xen's ``physinfo``."""
         return self._stable(lambda count: dt.unpack_header(self._mm))
+
+    def host_usage(self) -> dt.HostUsage | None:
+        """Free memory and physical CPU idle time (Xen's ``physinfo`` free_pages and
+        ``XEN_SYSCTL_getcpuinfo`` idletime); None when the table has no usage block."""
+        if not self._has_usage:
+            return None
+        raw = self._stable(lambda count: self._mm[dt.USAGE_OFFSET: dt.USAGE_OFFSET + dt.USAGE_SIZE])
+        return dt.unpack_usage(raw, 0, time.monotonic_ns())
 
     def boot_id(self) -> bytes:
         return dt.unpack_header(self._mm).boot_id
