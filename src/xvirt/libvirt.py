@@ -30,8 +30,9 @@ from .errors import LibvirtError as libvirtError
 _implemented = ["open", "openReadOnly", "openAuth", "getVersion", "registerErrorHandler", "virGetLastError",
                 "virGetLastErrorCode", "virGetLastErrorDomain", "virGetLastErrorMessage", "virResetLastError",
                 "virInitialize", "virEventRegisterDefaultImpl"]
-# the rest of libvirt's module functions (the event loop, issue 14): NO_SUPPORT stand-ins
-_stubs = module_stubs(_implemented)
+# the rest of libvirt's module functions (the event loop, issue 14): NO_SUPPORT stand-ins for
+# whatever is not defined above
+_stubs = module_stubs(set(_implemented) | set(globals()))
 globals().update(_stubs)
 
 __all__ = [*_implemented, *sorted(_stubs), "virConnect", "virDomain", "virNetwork", "virNetworkPort",
