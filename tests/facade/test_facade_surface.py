@@ -39,6 +39,7 @@ def test_every_module_function_and_class_exists():
 @pytest.mark.parametrize("cls", sorted(API["classes"]))
 def test_every_method_exists(cls):
     owner = getattr(libvirt, cls)
+    assert sorted(set(API["classes"][cls]) - set(dir(owner))) == []
     assert [m for m in API["classes"][cls] if not callable(getattr(owner, m, None))] == []
 
 
