@@ -141,3 +141,15 @@ def test_unmodified_program_importing_qemu_runs_and_degrades(tmp_path, simhost):
                        text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split("\n")[:3] == ["networks 3", "qemu 3", "domains True"]
+
+
+def test_generated_table_and_test_data_agree():
+    """src/xvirt/_libvirt_api.py and the test data come from one generator run."""
+    from xvirt import _libvirt_api as table
+    assert {c: sorted(m) for c, m in table.METHODS.items()} == \
+        {c: m for c, m in API["classes"].items() if c != "libvirtError"}
+    assert {k: v for g in table.CONSTANTS.values() for k, v in g.items()} == API["constants"]
+    assert sorted(table.FUNCTIONS) == API["module_functions"]
+    assert all(c.startswith("vir") for m in table.METHODS.values() for c in m.values())
+    assert table.METHODS["virConnect"]["listNetworks"] == "virConnectListNetworks"
+    assert table.CONSTANTS["virDomainState"]["VIR_DOMAIN_PMSUSPENDED"] == 7
