@@ -394,8 +394,9 @@ class XenDriver:
     def node_usage(self) -> dt.HostUsage | None:
         """Free memory and physical CPU idle time from the hypervisor channel, as a dom0 reads them
         (``physinfo`` free_pages, ``XEN_SYSCTL_getcpuinfo`` idletime): no daemon request. None
-        without a hypervisor channel."""
-        return self.hv.host_usage() if self.hv is not None else None
+        without a hypervisor channel (or one that cannot report usage)."""
+        read = getattr(self.hv, "host_usage", None)
+        return read() if read is not None else None
 
     def node_free_kib(self) -> int:
         """Free host memory: the hypervisor's free pages, else XenD's node ``free_memory`` (MiB;
