@@ -15,9 +15,11 @@ from typing import NamedTuple
 from . import __version__
 from .constants import ListFlags, StatsGroups, StatsFlags, DomainState as S
 from .domain import Domain
+from .driver import nodefacts
 from .driver.records import Facts, parse_uuid as _parse_uuid
 from .driver.xen import XenDriver
-from .errors import ErrorDomain, InvalidArgError, NoConnectError, NoDomainError, OperationDeniedError
+from .errors import (ErrorDomain, InvalidArgError, NoConnectError, NoDomainError, NoSupportError,
+                     OperationDeniedError)
 from .uri import Target, parse_uri
 
 __all__ = ["open", "Connection", "DomainStats", "NodeInfo"]
@@ -226,6 +228,69 @@ class Connection:
         except ValueError:
             major = minor = 0
         return major * 1_000_000 + minor * 1_000 + (int(digits[:3]) if digits else 0)
+
+    # -- host: capabilities and usage (the driver picks the channel) -------------------------------
+    def capabilities(self) -> str:
+        """libvirt's capabilities XML of the Xen host (host CPU, migration, guest types and arches);
+        from the toolstack's host facts (XenD's node record, ``xl info``), read once per boot."""
+        return nodefacts.capabilities_xml(self._driver.host_static())
+
+    def free_memory(self) -> int:
+        """Free host memory in bytes (virNodeGetFreeMemory)."""
+        return self._driver.node_free_kib() * 1024
+
+    def cells_free_memory(self, start: int = 0, max_cells: int | None = None) -> list[int]:
+        """Free memory in bytes of NUMA cells ``start`` .. ``start + max_cells - 1``."""
+        cells = self._driver.node_cells_free_kib()
+        if max_cells is None:
+            max_cells = len(cells) - int(start)
+        if not 0 <= int(start) < len(cells) or int(max_cells) <= 0:
+            raise InvalidArgError(f"invalid argument: start cell {start} and count {max_cells} "
+                                  f"for a host of {len(cells)} cell(s)")
+        return [kib * 1024 for kib in cells[int(start): int(start) + int(max_cells)]]
+
+    def memory_stats(self, cell: int = -1) -> dict[str, int]:
+        """Host memory in KiB: ``total`` and ``free`` of the host (cell -1) or of one NUMA cell."""
+        cells = self._driver.node_cells_free_kib()
+        if cell == -1:
+            return {"total": self.node_info().memory_kib, "free": sum(cells)}
+        if not 0 <= int(cell) < len(cells):
+            raise InvalidArgError(f"invalid argument: cell number {cell} not in 0..{len(cells) - 1}")
+        if len(cells) == 1:
+            return {"total": self.node_info().memory_kib, "free": cells[0]}
+        return {"free": cells[int(cell)]}
+
+    def cpu_stats(self, cpu: int = -1) -> dict[str, int]:
+        """Physical CPU time in ns (``kernel``, ``user``, ``idle``, ``iowait``) of the host (cpu -1)
+        or one CPU. Xen accounts only idle time per physical CPU; the rest is time spent running
+        domains' vCPUs, reported as ``user`` (``kernel``/``iowait`` are not accounted: 0)."""
+        times = self._driver.node_cpu_times()
+        if times is None:
+            raise NoSupportError("this function is not supported by the connection driver: virNodeGetCPUStats "
+                                 "(physical CPU times need the hypervisor channel)")
+        ncpus, idle, uptime = times
+        if cpu == -1:
+            total, idle_part = uptime * ncpus, idle
+        elif 0 <= int(cpu) < ncpus:
+            total, idle_part = uptime, idle // ncpus     # the simulated CPUs share the load evenly
+        else:
+            raise InvalidArgError(f"Invalid cpuNum {cpu}: the host has {ncpus} CPUs")
+        idle_part = min(idle_part, total)
+        return {"kernel": 0, "user": total - idle_part, "idle": idle_part, "iowait": 0}
+
+    def cpu_map(self) -> list[bool]:
+        """Which physical CPUs are online (all the hypervisor reports)."""
+        return [True] * self.node_info().cpus
+
+    def max_vcpus(self, type: str | None = None) -> int:  # noqa: A002 - libvirt's name
+        """The most vCPUs a guest can have (Xen's MAX_VIRT_CPUS, as libvirt's Xen driver answers)."""
+        if type is not None and str(type).lower() != "xen":
+            raise InvalidArgError(f"invalid argument: virConnectGetMaxVcpus: unknown type {type!r}")
+        return nodefacts.MAX_VIRT_CPUS
+
+    def sysinfo(self) -> str:
+        """libvirt's ``<sysinfo type='smbios'>`` of the host."""
+        return nodefacts.sysinfo_xml(self._driver.node_dmi())
 
     @staticmethod
     def lib_version() -> int:

@@ -26,8 +26,8 @@ import shutil
 import threading
 import uuid as _uuid
 
-from ..errors import (InvalidArgError, NoDomainError, OperationInvalidError, XenCallError, XendError,
-                      XenstoreError)
+from ..errors import (ErrorCode, InvalidArgError, LibvirtError, NoDomainError, NoSupportError,
+                      OperationInvalidError, XenCallError, XendError, XenstoreError)
 from ..protocol import domtable as dt
 from ..protocol.xenstore import XsNoEntError
 from ..transport.hypervisor import DomainTableReader
@@ -38,9 +38,11 @@ from ..registry import Registry
 from .configdir import DEFAULT_CONFIG_DIR
 from .records import Facts, facts_from_info
 from .toolstack import NoToolstack, Toolstack
+from .nodefacts import DMI_FIELDS, cells_of_node, node_int
 
 __all__ = ["XenDriver"]
 
+DMI_DIR = "/sys/class/dmi/id"
 WATCHES = (("/local/domain", "xvirt-names"), ("@introduceDomain", "xvirt-intro"),
            ("@releaseDomain", "xvirt-release"))
 
@@ -354,6 +356,60 @@ class XenDriver:
         return _checked_node_info((info.get("machine", "x86_64"), v("total_memory") * 1024, cpus, v("cpu_mhz"),
                                    nodes, sockets, cores, threads), XendError,
                                   {"xend": "XenD", "libxl": "xl"}.get(self.ts.name, "the toolstack"))
+
+    # -- host usage (virNodeGetFreeMemory, ...CellsFreeMemory, ...MemoryStats, ...CPUStats) --------
+    def node_usage(self) -> dt.HostUsage | None:
+        """Free memory and physical CPU idle time from the hypervisor channel, as a dom0 reads them
+        (``physinfo`` free_pages, ``XEN_SYSCTL_getcpuinfo`` idletime): no daemon request. None
+        without a hypervisor channel (or one that cannot report usage)."""
+        read = getattr(self.hv, "host_usage", None)
+        return read() if read is not None else None
+
+    def node_free_kib(self) -> int:
+        """Free host memory: the hypervisor's free pages, else the toolstack's ``free_memory``
+        (MiB; XenD's node record or ``xl info``, one request)."""
+        usage = self.node_usage()
+        if usage is not None:
+            return usage.free_kib
+        return node_int(self.ts.host_info(), "free_memory") * 1024
+
+    def node_cells_free_kib(self) -> list[int]:
+        """Free memory per NUMA cell. One cell: the hypervisor's free pages; several: the
+        toolstack's ``node_to_memory`` (libvirt's hypervisor path used ``XEN_SYSCTL_availheap``)."""
+        usage = self.node_usage()
+        if usage is not None and self.hv.physinfo().topology[0] <= 1:
+            return [usage.free_kib]
+        node = self.ts.host_info()
+        return cells_of_node(node, node_int(node, "free_memory") * 1024)
+
+    def node_dmi(self) -> dict[str, str]:
+        """The host's SMBIOS facts: dom0's DMI files (libvirt's Xen driver runs dmidecode on dom0,
+        ``virSysinfoRead``), so only on a local host: a simulated host runs on this machine and
+        reports its SMBIOS, as libvirtd on a dom0 does. Unreadable fields (the serial and UUID
+        need root) are left out."""
+        if not isinstance(self.target.xend, str):
+            raise NoSupportError("this function is not supported by the connection driver: "
+                                 "virConnectGetSysinfo (the host's SMBIOS is only readable on the host)")
+        out = {}
+        for _section, fields in DMI_FIELDS.items():
+            for _name, key in fields:
+                try:
+                    with open(os.path.join(DMI_DIR, key), encoding="utf-8", errors="replace") as f:
+                        value = f.read(256).strip()
+                except OSError:
+                    continue
+                if value:
+                    out[key] = value
+        if not out:   # libvirt's Xen driver: no host sysinfo -> VIR_ERR_CONFIG_UNSUPPORTED
+            raise LibvirtError("Host SMBIOS information is not available", code=ErrorCode.CONFIG_UNSUPPORTED)
+        return out
+
+    def node_cpu_times(self) -> tuple[int, int, int] | None:
+        """(physical CPUs, idle ns summed over them, ns since boot) from the hypervisor; None without one."""
+        usage = self.node_usage()
+        if usage is None:
+            return None
+        return self.hv.physinfo().host_cpus, usage.idle_ns, usage.uptime_ns
 
     def config_format(self) -> int:
         return self.ts.config_format()

@@ -39,8 +39,11 @@ class DomainTableReader:
             raise NoConnectError(f"hypervisor domain table unavailable at {path}: {e.strerror}") from None
         try:
             self._fd = fd  # kept open: size and liveness checks
+            size = os.fstat(fd).st_size
+            self._has_usage = size >= dt.TOTAL_SIZE  # tables of older publishers end at the records
+            self._size = dt.TOTAL_SIZE if self._has_usage else dt.FILE_SIZE
             self._check_size()
-            self._mm = mmap.mmap(fd, dt.FILE_SIZE, mmap.MAP_SHARED, mmap.PROT_READ)
+            self._mm = mmap.mmap(fd, self._size, mmap.MAP_SHARED, mmap.PROT_READ)
         except BaseException:
             os.close(fd)
             raise
@@ -57,9 +60,9 @@ class DomainTableReader:
             size = os.fstat(self._fd).st_size
         except (OSError, TypeError):
             raise NoConnectError(f"hypervisor domain table {self.path} is closed") from None
-        if size < dt.FILE_SIZE:
+        if size < self._size:  # reading past the end of a mapped file would be SIGBUS
             raise XenCallError(f"hypervisor domain table {self.path} is truncated ({size} bytes, "
-                               f"{dt.FILE_SIZE} expected)")
+                               f"{self._size} expected)")
 
     def _check(self) -> None:
         """The file is whole and its publisher alive, or a clear error (see the module doc)."""
@@ -180,6 +183,15 @@ class DomainTableReader:
     def physinfo(self) -> dt.Header:
         """The host's physical facts (cpus, memory, MHz, topology), as Xen's ``physinfo``."""
         return self._stable(lambda count: dt.unpack_header(self._mm))
+
+    def host_usage(self) -> dt.HostUsage | None:
+        """Free memory and physical CPU idle time (Xen's ``physinfo`` free_pages and
+        ``XEN_SYSCTL_getcpuinfo`` idletime); None when the table has no usage block."""
+        if not self._has_usage:
+            return None
+        self._check_size()
+        raw = self._stable(lambda count: self._mm[dt.USAGE_OFFSET: dt.USAGE_OFFSET + dt.USAGE_SIZE])
+        return dt.unpack_usage(raw, 0, time.monotonic_ns())
 
     def boot_id(self) -> bytes:
         self._check_size()
