@@ -117,6 +117,7 @@ _MESSAGES = (
     ("invalid vm name", InvalidArgError),
     ("greater than max vcpus", InvalidArgError),
     ("exceeds maximum memory", InvalidArgError),
+    ("Invalid memory size", InvalidArgError),
     ("outside the simulator's save directory", InvalidArgError),
     ("privileged domain 0", OperationInvalidError),
 )
