@@ -251,3 +251,28 @@ def test_when_every_slot_is_busy_a_fresh_client_gets_503_at_once(xend):
         h.client(timeout=60).get("/xend/node/")
     assert "503" in str(ei.value)
     assert h.server.refused == 1
+
+
+def test_reconnecting_does_not_get_round_the_quota(xsd):
+    h = xsd(quota_bytes=64 * 1024, max_client_bytes=128 * 1024)
+    value = b"v" * 4000
+    per_node = len("/c0/0000") + 4000
+    written = []
+    for k in range(3):                      # three connections in turn, each to its own quota
+        c = XenstoreClient(h.rw, timeout=5)
+        n = 0
+        with pytest.raises(XsError) as ei:
+            for i in range(100):
+                c.write(f"/c{k}/{i:04d}", value)
+                n += 1
+        assert ei.value.errno == "ENOSPC"
+        written.append(n)
+        c.close()
+    # the first two filled their own quota; the third only what the clients' total left
+    assert written[:2] == [64 * 1024 // per_node] * 2
+    assert written[2] == (128 * 1024 - 2 * written[0] * per_node) // per_node
+    h.tree.rm("/c0")                         # the gone client's nodes removed: room again
+    c = XenstoreClient(h.rw, timeout=5)
+    for i in range(written[0]):
+        c.write(f"/c3/{i:04d}", value)
+    c.close()

@@ -33,7 +33,9 @@ Bounds (issue 12), so that no client can shut others out or grow the daemon with
 * each connection has a memory quota (``quota_bytes``): the path and value bytes of the nodes
   it wrote or created that still exist. A write beyond it is refused with ENOSPC, the errno
   Xen's xenstored gives a quota violation (xenstored_core.c, "set correct error code when
-  violating quota"); the connection stays usable, and removing its nodes frees quota;
+  violating quota"); the connection stays usable, and removing its nodes frees quota. Nodes
+  outlive their connection, so all socket clients together, gone ones included, have a second
+  quota (``max_client_bytes``): reconnecting does not get round the first;
 * a connection silent for ``idle_timeout`` seconds is closed (clients reconnect and watch
   again; the immediate firing of their watches tells them to re-read);
 * at most ``max_connections`` are open. Once fewer than ``reserve`` slots are free, a new
@@ -236,14 +238,18 @@ class XenstoredServer:
                  ro_path: str | os.PathLike, *, counters=None, faults=None,
                  max_queue_bytes: int = 16 * 1024 * 1024, max_connections: int = 512,
                  reserve: int = 8, idle_timeout: float = 600.0, evict_idle: float = 1.0,
-                 quota_bytes: int = 8 * 1024 * 1024) -> None:
+                 quota_bytes: int = 8 * 1024 * 1024,
+                 max_client_bytes: int = 64 * 1024 * 1024) -> None:
         self.tree = tree
         self.rw_path, self.ro_path = os.fspath(rw_path), os.fspath(ro_path)
         self.counters, self.faults = counters, faults
         self.max_queue_bytes, self.max_connections = max_queue_bytes, max_connections
         self.reserve = max(0, min(reserve, max_connections - 1))
         self.idle_timeout, self.evict_idle = idle_timeout, evict_idle
-        self.quota_bytes = quota_bytes
+        self.quota_bytes, self.max_client_bytes = quota_bytes, max_client_bytes
+        self._quota_lock = threading.Lock()
+        self._left: dict[str, int] = {}   # nodes charged to connections that have closed
+        self._client_bytes = 0            # charged to every client, live or gone
         self.evicted = 0      # connections closed to make room for new clients
         self.refused = 0      # new clients closed at once because every connection was busy
         self.timed_out = 0    # connections closed after idle_timeout
@@ -400,6 +406,7 @@ class XenstoredServer:
 
     def _closed(self, conn: _Conn) -> None:
         self.tree.release_owner(conn)
+        self._leave(conn)
         conn.writer.join(2)
         if conn.writer.is_alive():  # the peer does not read what is left: give up on it
             conn._shutdown()
@@ -442,23 +449,56 @@ class XenstoredServer:
 
     def _charge(self, conn: _Conn, path: str, size: int) -> None:
         """Charge ``size`` bytes for ``path`` to the connection's quota, or ENOSPC."""
-        total = conn.owned_bytes - conn.owned.get(path, 0) + size
-        if total > self.quota_bytes:
-            self._recount(conn)  # nodes removed or shrunk by others no longer count
-            total = conn.owned_bytes - conn.owned.get(path, 0) + size
-            if total > self.quota_bytes:
-                raise XsError("ENOSPC", path)
-        conn.owned[path] = size
-        conn.owned_bytes = total
+        with self._quota_lock:
+            delta = size - conn.owned.get(path, 0)
+            if conn.owned_bytes + delta > self.quota_bytes:
+                conn.owned_bytes = self._recount(conn.owned)  # removed by others: not counted
+                delta = size - conn.owned.get(path, 0)
+                if conn.owned_bytes + delta > self.quota_bytes:
+                    raise XsError("ENOSPC", path)
+            if self._client_bytes + delta > self.max_client_bytes:
+                self._recount_all()
+                if self._client_bytes + delta > self.max_client_bytes:
+                    raise XsError("ENOSPC", path)
+            conn.owned[path] = size
+            conn.owned_bytes += delta
+            self._client_bytes += delta
 
-    def _recount(self, conn: _Conn) -> None:
-        owned = {}
-        for p in conn.owned:
+    def _recount(self, owned: dict[str, int]) -> int:
+        """Drop the nodes that are gone, re-measure the others; the new total (lock held)."""
+        for p in list(owned):
             try:
                 owned[p] = len(p) + len(self.tree.read(p))
             except XsError:
-                pass
-        conn.owned, conn.owned_bytes = owned, sum(owned.values())
+                del owned[p]
+        return sum(owned.values())
+
+    def _recount_all(self) -> None:
+        with self._lock:
+            conns = list(self._conns)
+        total = self._recount(self._left)
+        for c in conns:
+            c.owned_bytes = self._recount(c.owned)
+            total += c.owned_bytes
+        self._client_bytes = total
+
+    def _uncharge(self, conn: _Conn, path: str) -> None:
+        """``path`` and its subtree were removed by ``conn``: they no longer count."""
+        with self._quota_lock:
+            if conn.owned:
+                prefix = path.rstrip("/") + "/"
+                for p in [p for p in conn.owned if p == path or p.startswith(prefix)]:
+                    size = conn.owned.pop(p)
+                    conn.owned_bytes -= size
+                    self._client_bytes -= size
+
+    def _leave(self, conn: _Conn) -> None:
+        """A closed connection's nodes stay in the tree, and in the clients' quota."""
+        with self._quota_lock:
+            for p, size in conn.owned.items():
+                self._client_bytes -= self._left.get(p, 0)
+                self._left[p] = size
+            conn.owned, conn.owned_bytes = {}, 0
 
     def _write(self, conn, msg, args, tx):
         path, value = args
@@ -479,10 +519,8 @@ class XenstoredServer:
     def _rm(self, conn, msg, args, tx):
         self._writable(conn, args[0])
         path = self._abs(args[0])
-        if conn.owned and not tx:
-            prefix = path.rstrip("/") + "/"
-            for p in [p for p in conn.owned if p == path or p.startswith(prefix)]:
-                conn.owned_bytes -= conn.owned.pop(p)
+        if not tx:
+            self._uncharge(conn, path)
         try:
             self.tree.rm(path, tx)
         except XsError as e:  # xenstored do_rm: a missing node is fine if its parent exists
