@@ -485,3 +485,15 @@ def test_concurrent_writer_process_never_yields_a_torn_snapshot(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_seq_view_is_the_little_endian_counter_of_the_header():
+    """The counter is stored and loaded whole through seq_view; it is the same 8 bytes the
+    header codec reads (a struct store goes byte by byte through transient values)."""
+    buf = bytearray(dt.pack_header(seq=0x1FF, count=0, boot_id=b"b" * 16, host_cpus=1))
+    view = dt.seq_view(buf)
+    assert view[0] == 0x1FF
+    view[0] = 0x200
+    assert dt.unpack_header(bytes(buf)).seq == 0x200
+    assert bytes(buf[dt.SEQ_OFFSET:dt.SEQ_OFFSET + 8]) == (0x200).to_bytes(8, "little")
+    view.release()

@@ -16,7 +16,6 @@ import bisect
 import fcntl
 import mmap
 import os
-import struct
 import threading
 import time
 
@@ -24,7 +23,6 @@ from ..protocol import domtable as dt
 
 __all__ = ["DomainTableWriter"]
 
-_SEQ = struct.Struct("<Q")
 
 
 class DomainTableWriter:
@@ -41,6 +39,7 @@ class DomainTableWriter:
             os.close(fd)
             raise
         self._fd = fd  # kept open: it holds the publisher's lock
+        self._seqv = dt.seq_view(self._mm)
         self._lock = threading.Lock()
         self._ids: list[int] = []
         self._seq = 0
@@ -51,6 +50,7 @@ class DomainTableWriter:
         self.boot_id = os.urandom(16)
         self._host_cpus = host_cpus
         self._physinfo = {"total_memory_mib": total_memory_mib, "cpu_mhz": cpu_mhz, "topology": topology}
+        self._seqv[0] = self._seq | 1  # odd in one store first: the header copy then keeps it
         self._mm[: dt.HEADER_SIZE] = dt.pack_header(seq=self._seq | 1, count=0, boot_id=self.boot_id,
                                                      host_cpus=host_cpus, **self._physinfo)
         self._finish(0)
@@ -79,7 +79,7 @@ class DomainTableWriter:
     # -- seqlock ------------------------------------------------------------------------------
     def _begin(self) -> None:
         self._seq += 1
-        _SEQ.pack_into(self._mm, dt.SEQ_OFFSET, self._seq)
+        self._seqv[0] = self._seq  # one store (see domtable.seq_view)
 
     def _finish(self, count: int, closed: bool = False) -> None:
         if not self._seq & 1:
@@ -90,7 +90,7 @@ class DomainTableWriter:
                                                      host_cpus=self._host_cpus, closed=closed,
                                                      **self._physinfo)
         self._seq += 1
-        _SEQ.pack_into(self._mm, dt.SEQ_OFFSET, self._seq)
+        self._seqv[0] = self._seq  # one store (see domtable.seq_view)
 
     def _off(self, index: int) -> int:
         return dt.HEADER_SIZE + index * dt.RECORD_SIZE
@@ -138,5 +138,6 @@ class DomainTableWriter:
             self._ids.clear()
             self._finish(0, closed=True)
             self._mm.flush()
+            self._seqv.release()
             self._mm.close()
             self._release()
