@@ -178,3 +178,41 @@ class HostileXend:
             os.rmdir(self.dir)
         except OSError:
             pass
+
+
+class SilentXend:
+    """A unix socket XenD that accepts connections and never answers."""
+
+    def __init__(self) -> None:
+        self.dir = tempfile.mkdtemp(prefix="xvsx-")
+        self.path = os.path.join(self.dir, "xend.sock")
+        self.connections = 0
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._lsock = socket.socket(socket.AF_UNIX)
+        self._lsock.bind(self.path)
+        self._lsock.listen(16)
+        self._lsock.settimeout(0.1)
+        self._t = threading.Thread(target=self._accept, daemon=True)
+        self._t.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._lsock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            self._held.append(conn)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._t.join(5)
+        for c in self._held:
+            c.close()
+        self._lsock.close()
+        try:
+            os.unlink(self.path)
+            os.rmdir(self.dir)
+        except OSError:
+            pass

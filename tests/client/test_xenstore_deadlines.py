@@ -202,3 +202,33 @@ def test_a_silent_character_device_misses_the_deadline_too():
     finally:
         os.close(master)
         os.close(slave)
+
+
+# ------------------------------------------------------------------ XenD: the same discipline
+
+def test_a_silent_xend_costs_one_deadline_then_calls_fail_at_once():
+    from xvirt.errors import NoConnectError
+    from xvirt.transport.xend import XendClient
+
+    from .hostile import HostileXend, SilentXend
+    srv = SilentXend()
+    try:
+        c = XendClient(srv.path, timeout=0.3, backoff=(0.3, 60.0))
+        errors = []
+        for _ in range(5):
+            with pytest.raises(NoConnectError) as ei:
+                c.get("/xend/node/")
+            errors.append(str(ei.value))
+        assert "no reply within 0.3 s" in errors[0]
+        assert all("not retried for another" in e for e in errors[1:])
+        assert srv.connections == 1 and c.total() == 1 and c.failures == 1
+        good = HostileXend(b"(node (nr_cpus 2))")
+        try:
+            c.address = good.path          # the service comes back: probed after the back-off
+            assert wait_for(lambda: c.retry_in() == 0)
+            assert c.get("/xend/node/") == ["node", ["nr_cpus", "2"]]
+            assert c.failures == 0 and good.requests == 1
+        finally:
+            good.close()
+    finally:
+        srv.close()

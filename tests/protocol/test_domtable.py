@@ -517,3 +517,15 @@ def test_host_usage_block_free_pages_and_idle_time(tmp_path):
         w.close()
     with pytest.raises(NoConnectError):        # a stopped host answers nothing
         r.host_usage()
+
+
+def test_seq_view_is_the_little_endian_counter_of_the_header():
+    """The counter is stored and loaded whole through seq_view; it is the same 8 bytes the
+    header codec reads (a struct store goes byte by byte through transient values)."""
+    buf = bytearray(dt.pack_header(seq=0x1FF, count=0, boot_id=b"b" * 16, host_cpus=1))
+    view = dt.seq_view(buf)
+    assert view[0] == 0x1FF
+    view[0] = 0x200
+    assert dt.unpack_header(bytes(buf)).seq == 0x200
+    assert bytes(buf[dt.SEQ_OFFSET:dt.SEQ_OFFSET + 8]) == (0x200).to_bytes(8, "little")
+    view.release()

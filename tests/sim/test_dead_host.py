@@ -64,7 +64,7 @@ def live_table(tmp_path):
     w.close()
 
 
-@pytest.mark.parametrize("size", [0, 10, dt.HEADER_SIZE, dt.HEADER_SIZE + 80, dt.FILE_SIZE - 1])
+@pytest.mark.parametrize("size", [0, 10, dt.HEADER_SIZE, dt.HEADER_SIZE + 80, dt.FILE_SIZE - 1, dt.TOTAL_SIZE - 1])
 def test_a_truncated_table_is_a_clear_error_not_sigbus(live_table, size):
     w, r, path = live_table
     assert r.list_ids() == [0, 1, 2] and r.is_alive()
@@ -77,7 +77,7 @@ def test_a_truncated_table_is_a_clear_error_not_sigbus(live_table, size):
     assert r.is_alive() is False
     with pytest.raises(XenCallError, match="truncated"):
         DomainTableReader(path)             # a new reader refuses to map it at all
-    os.truncate(path, dt.FILE_SIZE)          # grown back with zeros: whatever is left is read
+    os.truncate(path, dt.TOTAL_SIZE)         # grown back with zeros: whatever is left is read
     if size < dt.HEADER_SIZE:                # or refused, never a crash
         with pytest.raises(XenCallError, match="not an xvirt domain table"):
             r.list_ids()

@@ -134,6 +134,7 @@ _MESSAGES = (
     ("invalid vm name", InvalidArgError),
     ("greater than max vcpus", InvalidArgError),
     ("exceeds maximum memory", InvalidArgError),
+    ("Invalid memory size", InvalidArgError),
     ("is outside the save directory", InvalidArgError),
     ("privileged domain 0", OperationInvalidError),
 )

@@ -37,6 +37,7 @@ __all__ = [
     "DomainInfo", "Header", "pack_header", "unpack_header", "pack_record", "unpack_record",
     "unpack_records", "ids_from_records", "state_of_flags", "handle_to_uuid", "PAGE_KIB",
     "USAGE", "USAGE_MAGIC", "USAGE_OFFSET", "USAGE_SIZE", "TOTAL_SIZE", "HostUsage", "pack_usage", "unpack_usage",
+    "seq_view", "SEQ_OFFSET",
 ]
 
 MAGIC = b"XVDT"
@@ -178,6 +179,21 @@ def state_of_flags(flags: int) -> int:
     if flags & RUNNING:
         return 1
     return 0
+
+
+def seq_view(buf) -> memoryview:
+    """The sequence counter as a one-item view for single-instruction loads and stores.
+
+    ``struct`` packs and unpacks byte by byte, so a counter written that way passes through
+    transient values: ``0x1FF -> 0x200`` shows ``0x100`` after its low byte is written, a value
+    the counter really had 256 updates before. A reader preempted between its two reads could
+    then take a torn copy for a stable one. A native 8-byte item at an aligned offset is loaded
+    and stored whole (x86-64, aarch64); the file is little-endian, so this needs a
+    little-endian host (checked)."""
+    import sys
+    if sys.byteorder != "little":  # pragma: no cover - every supported host is little-endian
+        raise OSError("the domain table needs a little-endian host")
+    return memoryview(buf)[SEQ_OFFSET:SEQ_OFFSET + 8].cast("Q")
 
 
 def pack_header(*, seq: int, count: int, boot_id: bytes, host_cpus: int, closed: bool = False,

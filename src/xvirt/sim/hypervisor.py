@@ -21,7 +21,6 @@ import bisect
 import fcntl
 import mmap
 import os
-import struct
 import threading
 import time
 
@@ -29,7 +28,6 @@ from ..protocol import domtable as dt
 
 __all__ = ["DomainTableWriter"]
 
-_SEQ = struct.Struct("<Q")
 
 
 class DomainTableWriter:
@@ -46,6 +44,7 @@ class DomainTableWriter:
             os.close(fd)
             raise
         self._fd = fd  # kept open: it holds the publisher's lock
+        self._seqv = dt.seq_view(self._mm)
         self._lock = threading.Lock()
         self._ids: list[int] = []
         self._seq = 0
@@ -63,6 +62,7 @@ class DomainTableWriter:
         self._held = self._busy = 0
         self._boot_ns = self._idle_stamp = time.monotonic_ns()
         self._idle_ns = 0
+        self._seqv[0] = self._seq | 1  # odd in one store first: the header copy then keeps it
         self._mm[: dt.HEADER_SIZE] = dt.pack_header(seq=self._seq | 1, count=0, boot_id=self.boot_id,
                                                      host_cpus=host_cpus, **self._physinfo)
         self._account(-1, 0, 0)
@@ -92,7 +92,7 @@ class DomainTableWriter:
     # -- seqlock ------------------------------------------------------------------------------
     def _begin(self) -> None:
         self._seq += 1
-        _SEQ.pack_into(self._mm, dt.SEQ_OFFSET, self._seq)
+        self._seqv[0] = self._seq  # one store (see domtable.seq_view)
 
     def _finish(self, count: int, closed: bool = False) -> None:
         if not self._seq & 1:
@@ -103,7 +103,7 @@ class DomainTableWriter:
                                                      host_cpus=self._host_cpus, closed=closed,
                                                      **self._physinfo)
         self._seq += 1
-        _SEQ.pack_into(self._mm, dt.SEQ_OFFSET, self._seq)
+        self._seqv[0] = self._seq  # one store (see domtable.seq_view)
 
     def _account(self, domid: int, pages: int, rate: int) -> None:
         """Update the usage sums for ``domid`` (0, 0 when it goes) and rewrite the usage block."""
@@ -172,5 +172,6 @@ class DomainTableWriter:
             self._mm[dt.USAGE_OFFSET: dt.USAGE_OFFSET + dt.USAGE_SIZE] = bytes(dt.USAGE_SIZE)
             self._finish(0, closed=True)
             self._mm.flush()
+            self._seqv.release()
             self._mm.close()
             self._release()

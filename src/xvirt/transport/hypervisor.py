@@ -24,7 +24,6 @@ from ..protocol import domtable as dt
 
 __all__ = ["DomainTableReader"]
 
-_SEQ = struct.Struct("<Q")
 _ID = struct.Struct("<H")
 _HANDLE_OFF = 56  # offset of the handle inside a record (see domtable.RECORD)
 _MAX_SPIN = 2.0   # seconds a writer may hold the table odd before we call it broken
@@ -47,6 +46,7 @@ class DomainTableReader:
         except BaseException:
             os.close(fd)
             raise
+        self._seq = dt.seq_view(self._mm)  # loaded whole (see domtable.seq_view)
         self.reads = 0
         self._count_lock = threading.Lock()
         try:
@@ -96,21 +96,21 @@ class DomainTableReader:
         with self._count_lock:
             self.reads += 1
         self._check()
-        mm = self._mm
+        mm, seq = self._mm, self._seq
         deadline = None
         while True:
-            s1 = _SEQ.unpack_from(mm, dt.SEQ_OFFSET)[0]
+            s1 = seq[0]
             if not s1 & 1:
                 try:
                     hdr = dt.unpack_header(mm)
                 except ValueError as e:  # torn by a concurrent writer, or really corrupt
-                    if _SEQ.unpack_from(mm, dt.SEQ_OFFSET)[0] == s1:
+                    if seq[0] == s1:
                         raise XenCallError(str(e)) from None
                     continue
                 if hdr.closed:
                     raise NoConnectError("hypervisor unavailable: the host has stopped")
                 result = fn(hdr.count)
-                if _SEQ.unpack_from(mm, dt.SEQ_OFFSET)[0] == s1:
+                if seq[0] == s1:
                     return result
             if deadline is None:
                 deadline = time.monotonic() + _MAX_SPIN
@@ -198,6 +198,10 @@ class DomainTableReader:
         return dt.unpack_header(self._mm).boot_id
 
     def close(self) -> None:
+        seq = getattr(self, "_seq", None)
+        if seq is not None:
+            seq.release()
+            self._seq = None
         mm = getattr(self, "_mm", None)
         if mm is not None and not mm.closed:
             mm.close()

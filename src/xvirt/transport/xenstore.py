@@ -198,6 +198,7 @@ class XenstoreClient:
         self._closed = False
         self._retry_at = 0.0
         self._down_reason = ""
+        self._answered = False  # whether the current connection has answered anything
 
     # ------------------------------------------------------------------ connection
 
@@ -219,12 +220,20 @@ class XenstoreClient:
         except OSError as e:
             raise XsConnectionError(f"cannot connect to xenstored at {self.path}: "
                                     f"{e.strerror or e}") from None
-        self._chan, self._dec = chan, Decoder()
+        self._chan, self._dec, self._answered = chan, Decoder(), False
         self._connections += 1
         if self._connections > 1:
             self.reconnects += 1
             for path, token in list(self._watches):  # watches do not survive a connection
                 self._exchange(XsType.WATCH, _enc(path) + b"\0" + _enc(token) + b"\0", 0, deadline)
+
+    def _lost(self, e: OSError) -> XsConnectionError:
+        """Drop the channel; the error for a connection that broke (no back-off: cheap to retry)."""
+        self._drop()
+        if not self._answered:
+            return XsConnectionError(f"xenstored at {self.path} closed a new connection at once "
+                                     f"(it may be refusing clients: too many connections)")
+        return XsConnectionError(f"xenstore connection {self.path} lost: {e.strerror or e}")
 
     def _drop(self) -> None:
         chan, self._chan = self._chan, None
@@ -289,9 +298,7 @@ class XenstoreClient:
             self._failed(f"xenstored at {self.path} did not take {type_name(type)} within "
                          f"{self.timeout:g}s")
         except OSError as e:
-            self._drop()
-            raise XsConnectionError(f"xenstore connection {self.path} lost: "
-                                    f"{e.strerror or e}") from None
+            raise self._lost(e) from None
         self._counts[type] = self._counts.get(type, 0) + 1
         return self._reply(type, rid, deadline)
 
@@ -316,10 +323,10 @@ class XenstoreClient:
                 if msg.req_id != rid:
                     raise XsProtocolError(f"reply for request {msg.req_id}, expected {rid}")
                 if t == type:
-                    self.failures = 0
+                    self.failures, self._answered = 0, True
                     return msg.payload
                 if t == _ERROR:
-                    self.failures = 0
+                    self.failures, self._answered = 0, True
                     raise XsError(parse_error(msg.payload))
                 raise XsProtocolError(f"reply of type {type_name(t)} to {type_name(type)}")
         except XsError:
@@ -330,9 +337,7 @@ class XenstoreClient:
             self._failed(f"xenstored at {self.path} did not answer {type_name(type)} within "
                          f"{self.timeout:g}s")
         except OSError as e:
-            self._drop()
-            raise XsConnectionError(f"xenstore connection {self.path} lost: "
-                                    f"{e.strerror or e}") from None
+            raise self._lost(e) from None
 
     def _event(self, body: bytes) -> None:
         try:
@@ -381,9 +386,7 @@ class XenstoreClient:
                     self._failed(f"xenstored at {self.path} did not take READ within "
                                  f"{self.timeout:g}s")
                 except OSError as e:
-                    self._drop()
-                    raise XsConnectionError(f"xenstore connection {self.path} lost: "
-                                            f"{e.strerror or e}") from None
+                    raise self._lost(e) from None
                 self._counts[_READ] = self._counts.get(_READ, 0) + len(chunk)
                 for rid in rids:
                     try:
