@@ -395,7 +395,9 @@ def _usb_inputs(c: Conf, d: m.DomainDef, xl: bool) -> None:
     if not devs:
         return
     c.set("usb", 1)
-    if len(devs) == 1 or not xl:
+    if len(devs) > 1 and not xl:
+        raise ConfigUnsupportedError("xen-xm supports one USB input device (usbdevice)")
+    if len(devs) == 1:
         c.set("usbdevice", devs[0])
     else:
         c.set("usbdevice", devs)
