@@ -11,8 +11,8 @@ import pytest
 from xvirt.domxml import (domain_xml_from_native, domain_xml_to_native, native_to_xml,
                           xml_to_native)
 from xvirt.domxml.xlconf import parse_conf
-from xvirt.errors import (ConfigUnsupportedError, ConfSyntaxError, ErrorCode, InvalidArgError,
-                          LibvirtError, NoSupportError, XMLError)
+from xvirt.errors import (ConfigUnsupportedError, ConfSyntaxError, ErrorCode, ErrorDomain,
+                          InvalidArgError, LibvirtError, NoSupportError, XMLError)
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 
@@ -129,8 +129,9 @@ def test_serial_lists_keep_port_numbers() -> None:
             root.findall("devices/serial")] == [("pty", "0"), ("file", "2")]
     assert settings(xml_to_native(native_to_xml(cfg, "xen-xl"), "xen-xl"))["serial"] == \
         ["pty", "none", "file:/tmp/s"]
-    with pytest.raises(ConfigUnsupportedError, match="Multiple serial devices"):
+    with pytest.raises(ConfigUnsupportedError, match="Multiple serial devices") as ei:
         native_to_xml(cfg + 'kernel = "/usr/lib/xen/boot/hvmloader"\n', "xen-xm")
+    assert ei.value.domain == ErrorDomain.XENXM == 15
     with pytest.raises(ConfigUnsupportedError, match="Multiple serial devices"):
         xml_to_native(native_to_xml(cfg, "xen-xl"), "xen-xm")
 
@@ -191,6 +192,7 @@ def test_usb_controllers_and_sdl() -> None:
 def test_bad_values_name_the_setting_and_position(cfg, cls, words, pos) -> None:
     with pytest.raises(cls, match=words) as ei:
         native_to_xml(cfg, "xen-xl")
+    assert ei.value.domain == ErrorDomain.XENXL == 64
     if pos is not None:
         assert (ei.value.int1, ei.value.int2) == pos
         assert f"(line {pos[0]}, column {pos[1]})" in ei.value.message

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import ConfigUnsupportedError, ConfSyntaxError
+from ..errors import ConfigUnsupportedError, ConfSyntaxError, ErrorDomain
 from . import model as m
 from .chardev import ChrSyntaxError, parse_chr
 from .xlconf import Conf, parse_conf
@@ -59,8 +59,9 @@ _CPUID_POLICY = {"1": "force", "0": "disable", "x": "optional", "k": "optional",
 class _Cfg:
     """Typed getters over a :class:`Conf` with errors that name the setting and its position."""
 
-    def __init__(self, conf: Conf) -> None:
+    def __init__(self, conf: Conf, domain: int = ErrorDomain.XENXL) -> None:
         self.conf = conf
+        self.domain = domain     # VIR_FROM_XENXL / VIR_FROM_XENXM, as libvirt reports them
 
     def where(self, name: str) -> str:
         s = self.conf.setting(name)
@@ -69,7 +70,10 @@ class _Cfg:
     def fail(self, name: str, what: str, cls=ConfSyntaxError):
         s = self.conf.setting(name)
         kw = {"int1": s.line, "int2": s.column} if s is not None and s.line else {}
-        return cls(f"config value {name}{self.where(name)}: {what}", **kw)
+        return cls(f"config value {name}{self.where(name)}: {what}", domain=self.domain, **kw)
+
+    def missing(self, name: str) -> ConfSyntaxError:
+        return ConfSyntaxError(f"config value {name} was missing", domain=self.domain)
 
     def has(self, name: str) -> bool:
         return name in self.conf
@@ -130,8 +134,8 @@ def parse_native_config(text: str | bytes, fmt: str) -> m.DomainDef:
 
 
 def domain_from_conf(conf: Conf, fmt: str) -> m.DomainDef:
-    c = _Cfg(conf)
     xl = fmt == "xen-xl"
+    c = _Cfg(conf, ErrorDomain.XENXL if xl else ErrorDomain.XENXM)
     d = _general(c)
     _memory(c, d)
     for name, default in (("on_poweroff", "destroy"), ("on_reboot", "restart"),
@@ -179,7 +183,7 @@ def domain_from_conf(conf: Conf, fmt: str) -> m.DomainDef:
 def _general(c: _Cfg) -> m.DomainDef:
     name = c.string("name")
     if name is None:
-        raise ConfSyntaxError("config value name was missing")
+        raise c.missing("name")
     if not name or len(name) > 1024 or "\n" in name or "/" in name:
         raise c.fail("name", f"invalid domain name '{name[:40]}'")
     uuid_text = c.string("uuid")
@@ -664,7 +668,7 @@ def _spice(c: _Cfg, d: m.DomainDef) -> None:
     if not c.boolean("spicedisable_ticketing", 0):
         g.passwd = c.string("spicepasswd")
         if g.passwd is None:
-            raise ConfSyntaxError("config value spicepasswd was missing")
+            raise c.missing("spicepasswd")
     g.mousemode = "client" if c.boolean("spiceagent_mouse", 0) else "server"
     g.copypaste = bool(c.boolean("spice_clipboard_sharing", 0))
     d.graphics = [g]
@@ -740,7 +744,7 @@ def _xm_os(c: _Cfg, d: m.DomainDef) -> None:
     if d.hvm:
         loader = c.string("kernel")
         if loader is None:
-            raise ConfSyntaxError("config value kernel was missing")
+            raise c.missing("kernel")
         d.loader = loader
         _boot(c, d)
         return
