@@ -202,8 +202,9 @@ def test_xml_the_formats_cannot_express_is_refused() -> None:
     xml = native_to_xml(PV, "xen-xl")
     net = xml.replace("<interface type='bridge'>", "<interface type='network'>") \
         .replace("<source bridge='xenbr0'/>", "<source network='default'/>")
-    with pytest.raises(ConfigUnsupportedError, match="network"):
+    with pytest.raises(ConfigUnsupportedError, match="network") as ei:
         xml_to_native(net, "xen-xl")
+    assert (ei.value.code, ei.value.domain) == (ErrorCode.CONFIG_UNSUPPORTED, ErrorDomain.XENXL)
     with pytest.raises(XMLError):
         xml_to_native("<domain type='xen'><name>x</name>", "xen-xl")
     pvh = native_to_xml('name = "g"\ntype = "pvh"\nkernel = "/k"\n', "xen-xl")

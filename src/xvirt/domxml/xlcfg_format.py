@@ -13,7 +13,7 @@ express raises :class:`~xvirt.errors.ConfigUnsupportedError` and produces nothin
 
 from __future__ import annotations
 
-from ..errors import ConfigUnsupportedError
+from ..errors import ConfigUnsupportedError, ErrorDomain
 from . import model as m
 from .chardev import ChrSyntaxError, format_chr
 from .xlconf import Conf, format_conf
@@ -29,7 +29,11 @@ _BOOT = {"fd": "a", "cdrom": "d", "network": "n", "hd": "c"}
 
 
 def format_native_config(d: m.DomainDef, fmt: str) -> str:
-    return format_conf(conf_from_domain(d, fmt))
+    try:
+        return format_conf(conf_from_domain(d, fmt))
+    except ConfigUnsupportedError as e:     # libvirt reports these from its xl / xm code
+        e.domain = ErrorDomain.XENXL if fmt == "xen-xl" else ErrorDomain.XENXM
+        raise
 
 
 def _div_up(kib: int) -> int:
