@@ -20,7 +20,6 @@ import threading
 import traceback
 import weakref
 
-from . import domxml
 from ._libvirt_constants import ERROR_DOMAIN_NAMES, VIR_CONNECT_RO
 from .connection import Connection
 from .connection import open as _xvirt_open

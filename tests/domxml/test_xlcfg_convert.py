@@ -11,8 +11,8 @@ import pytest
 from xvirt.domxml import (domain_xml_from_native, domain_xml_to_native, native_to_xml,
                           xml_to_native)
 from xvirt.domxml.xlconf import parse_conf
-from xvirt.errors import (ConfigUnsupportedError, ConfSyntaxError, ErrorCode, InvalidArgError,
-                          LibvirtError, NoSupportError, XMLError)
+from xvirt.errors import (ConfigUnsupportedError, ConfSyntaxError, ErrorCode, ErrorDomain,
+                          InvalidArgError, LibvirtError, NoSupportError, XMLError)
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 
@@ -113,6 +113,15 @@ def test_hvm_features_timers_and_clock() -> None:
         (0, "always_emulate", 1, 3600)
 
 
+def test_negative_rtc_timeoffset_round_trips() -> None:
+    cfg = 'name = "h"\nbuilder = "hvm"\nrtc_timeoffset = -3600\n'
+    assert xml_of(cfg).find("clock").get("adjustment") == "-3600"
+    assert settings(xml_to_native(native_to_xml(cfg, "xen-xl"), "xen-xl"))["rtc_timeoffset"] \
+        == -3600
+    with pytest.raises(ConfSyntaxError, match="out of range"):
+        native_to_xml('name = "h"\nbuilder = "hvm"\nrtc_timeoffset = 0x80000000\n', "xen-xl")
+
+
 def test_serial_lists_keep_port_numbers() -> None:
     cfg = 'name = "h"\nbuilder = "hvm"\nserial = [ "pty", "none", "file:/tmp/s" ]\n'
     root = xml_of(cfg)
@@ -120,8 +129,9 @@ def test_serial_lists_keep_port_numbers() -> None:
             root.findall("devices/serial")] == [("pty", "0"), ("file", "2")]
     assert settings(xml_to_native(native_to_xml(cfg, "xen-xl"), "xen-xl"))["serial"] == \
         ["pty", "none", "file:/tmp/s"]
-    with pytest.raises(ConfigUnsupportedError, match="Multiple serial devices"):
+    with pytest.raises(ConfigUnsupportedError, match="Multiple serial devices") as ei:
         native_to_xml(cfg + 'kernel = "/usr/lib/xen/boot/hvmloader"\n', "xen-xm")
+    assert ei.value.domain == ErrorDomain.XENXM == 15
     with pytest.raises(ConfigUnsupportedError, match="Multiple serial devices"):
         xml_to_native(native_to_xml(cfg, "xen-xl"), "xen-xm")
 
@@ -182,6 +192,7 @@ def test_usb_controllers_and_sdl() -> None:
 def test_bad_values_name_the_setting_and_position(cfg, cls, words, pos) -> None:
     with pytest.raises(cls, match=words) as ei:
         native_to_xml(cfg, "xen-xl")
+    assert ei.value.domain == ErrorDomain.XENXL == 64
     if pos is not None:
         assert (ei.value.int1, ei.value.int2) == pos
         assert f"(line {pos[0]}, column {pos[1]})" in ei.value.message
@@ -191,8 +202,9 @@ def test_xml_the_formats_cannot_express_is_refused() -> None:
     xml = native_to_xml(PV, "xen-xl")
     net = xml.replace("<interface type='bridge'>", "<interface type='network'>") \
         .replace("<source bridge='xenbr0'/>", "<source network='default'/>")
-    with pytest.raises(ConfigUnsupportedError, match="network"):
+    with pytest.raises(ConfigUnsupportedError, match="network") as ei:
         xml_to_native(net, "xen-xl")
+    assert (ei.value.code, ei.value.domain) == (ErrorCode.CONFIG_UNSUPPORTED, ErrorDomain.XENXL)
     with pytest.raises(XMLError):
         xml_to_native("<domain type='xen'><name>x</name>", "xen-xl")
     pvh = native_to_xml('name = "g"\ntype = "pvh"\nkernel = "/k"\n', "xen-xl")
@@ -247,3 +259,31 @@ def test_xen_features_and_acpi_table() -> None:
     assert list(back).index("acpi_firmware") == list(back).index("builder") + 1
     with pytest.raises(ConfSyntaxError, match="invalid passthrough mode"):
         native_to_xml('name = "g"\npassthrough = "sometimes"\n', "xen-xl")
+
+
+def test_deliberate_differences_from_libvirt() -> None:
+    """D1-D6 of xvirt.domxml.xlcfg_parse: where libvirt would lose a fact, xvirt keeps it."""
+    numa = ('vnuma = [ [ "pnode=0", "size=256", "vcpus=0", "vdistances=10,20" ], '
+            '[ "pnode=1", "size=256", "vcpus=1", "vdistances=20,10" ] ]\n')
+    hvm = 'name = "h"\nbuilder = "hvm"\nvcpus = 2\nnestedhvm = 0\n' + numa       # D1
+    cpu = xml_of(hvm).find("cpu")
+    assert cpu.get("mode") == "host-passthrough" and len(cpu.findall("numa/cell")) == 2
+    assert settings(xml_to_native(native_to_xml(hvm, "xen-xl"), "xen-xl"))["nestedhvm"] == 0
+    pv = 'name = "p"\nkernel = "/k"\nvcpus = 2\ncpuid = "host,aes=0"\n' + numa         # D2
+    back = settings(xml_to_native(native_to_xml(pv, "xen-xl"), "xen-xl"))
+    assert back["cpuid"] == "host,aes=0" and len(back["vnuma"]) == 2
+    assert settings(xml_to_native(native_to_xml(                                     # D3
+        'name = "h"\nbuilder = "hvm"\nrtc_timeoffset = -5\n', "xen-xl"), "xen-xl"))[
+        "rtc_timeoffset"] == -5
+    g = xml_of('name = "p"\nkernel = "/k"\nvfb = [ "type=vnc,vncunused=0" ]\n',       # D4
+               "xen-xm").find("devices/graphics")
+    assert (g.get("port"), g.get("autoport")) == ("-1", "yes")
+    two_usb = native_to_xml('name = "h"\nbuilder = "hvm"\nusbdevice = [ "mouse", "tablet" ]\n',
+                            "xen-xl")
+    with pytest.raises(ConfigUnsupportedError, match="one USB input"):                 # D5
+        xml_to_native(two_usb, "xen-xm")
+    with pytest.raises(ConfSyntaxError, match="needs name="):                          # D6
+        native_to_xml('name = "p"\nchannel = [ "connection=pty" ]\n', "xen-xl")
+    with pytest.raises(ConfSyntaxError, match="monitor host"):
+        native_to_xml('name = "p"\ndisk = [ "vdev=xvda,target=rbd:p/i:mon_host=m\\\\:99999" ]\n',
+                      "xen-xl")

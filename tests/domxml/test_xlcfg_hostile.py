@@ -147,3 +147,78 @@ def test_mutated_xml(case, pos, length, insert) -> None:
         assert e.code in KNOWN_CODES and e.message
         return
     check_refused_or_round_trips(cfg, fmt)
+
+
+# -- generated configs: random combinations of the keys the converters know ----------------------
+
+_KEYS = {
+    "uuid": ['"c7a5fdb2-cdaf-9455-926a-d65c16db1809"', '"C7A5FDB2CDAF9455926AD65C16DB1809"'],
+    "memory": ["512", '"256"', "0x100", "0"], "maxmem": ["1024", "128"],
+    "vcpus": ["1", "4"], "maxvcpus": ["4", "8"], "cpus": ['"0-3,^1"', '"2"'],
+    "on_poweroff": ['"destroy"', '"preserve"'], "on_crash": ['"coredump-restart"'],
+    "localtime": ["1", '"1"', "0"], "rtc_timeoffset": ["-60", "3600"],
+    "pae": ["0"], "acpi": ["0"], "apic": ["0"], "hap": ["0", "1"], "viridian": ["1"],
+    "hpet": ["0", "1"], "tsc_mode": ['"native"', '"native_paravirt"', '"default"'],
+    "e820_host": ["1"], "passthrough": ['"enabled"', '"sync_pt"'],
+    "nestedhvm": ["0", "1"], "cpuid": ['"host,sse3=0,pdpe1gb=1,aes=x"'],
+    "device_model_override": ['"/usr/lib/xen/bin/qemu-system-i386"'],
+    "vnc": ["1", "0"], "vncunused": ["0", "1"], "vncdisplay": ["3"], "vnclisten": ['"0.0.0.0"'],
+    "vncpasswd": ['"pw"'], "keymap": ['"de"'], "sdl": ["1"], "display": ['":1"'],
+    "vfb": ['[ "type=vnc,vncdisplay=2,vnclisten=::1,keymap=fr" ]', '[ "type=sdl,display=:0" ]'],
+    "spice": ["1"], "spicehost": ['"127.0.0.1"'], "spiceport": ["5901"],
+    "spicedisable_ticketing": ["1"], "spiceagent_mouse": ["0", "1"],
+    "spice_clipboard_sharing": ["1"],
+    "vif": ['[ "mac=00:16:3e:00:00:01,bridge=br0.5,rate=1MB/s", "mac=00:16:3e:00:00:02" ]',
+            '[ "mac=00:16:3e:00:00:03,model=e1000,vifname=vx,ip=10.0.0.9" ]',
+            '[ "mac=00:16:3e:00:00:04,type=vif", "mac=00:16:3e:00:00:05,type=netfront" ]'],
+    "pci": ['[ "0000:01:00.0,permissive=0", "02:03.4" ]'],
+    "serial": ['"pty"', '[ "pty", "none", "tcp:localhost:99,server,nowait" ]',
+               '"udp:a:1@b:2"', '"unix:/s,server"', '"/dev/ttyS1"', '"telnet::23"'],
+    "parallel": ['"file:/tmp/lp"', '"none"'],
+    "soundhw": ['"all"', '"ac97,es1370"'],
+    "usb": ["1"], "usbdevice": ['"tablet"', '[ "mouse", "keyboard" ]'],
+    "usbdev": ['[ "hostbus=2,hostaddr=0a" ]'], "usbctrl": ['[ "version=1,ports=2" ]'],
+    "channel": ['[ "connection=pty,name=org.a", "connection=socket,path=/p,name=b" ]'],
+    "max_event_channels": ["1023"], "max_grant_frames": ["64"],
+    "device_model_args": ['[ "-debugcon", "file:/tmp/x" ]'],
+    "boot": ['"dcn"', '"a"'], "bios": ['"ovmf"'], "acpi_firmware": ['"/slic"'],
+    "kernel": ['"/boot/k"'], "ramdisk": ['"/boot/i"'], "cmdline": ['"ro quiet"'],
+    "root": ['"/dev/xvda1"'], "extra": ['"console=hvc0"'], "bootloader": ['"/usr/bin/pygrub"'],
+    "bootargs": ['"-q"'],
+    "vnuma": ['[ [ "pnode=0", "size=256", "vcpus=0", "vdistances=10,20" ], '
+              '[ "pnode=1", "size=256", "vcpus=1", "vdistances=20,10" ] ]'],
+}
+_XL_DISKS = ['"format=qcow2,vdev=xvda,access=rw,backendtype=qdisk,target=/i/a.qcow2"',
+             '"/dev/vg/b,raw,xvdb,r"', '"vdev=hdc,cdrom"', '"/i/c.iso,,hdd,,devtype=cdrom"',
+             '"format=vhd,vdev=sda,backendtype=tap,target=/i/d.vhd"',
+             '"vdev=xvde,target=rbd:p/i:auth_supported=none:mon_host=m1\\\\\\\\:1\\\\\\\\;m2"']
+_XM_DISKS = ['"phy:/dev/vg/a,xvda,w"', '"file:/i/b,hdb,r"', '",hdc:cdrom,r"',
+             '"tap:qcow2:/i/c,xvdc,w!"', '"tap2:aio:/i/d,sda,w"']
+
+
+@st.composite
+def _configs(draw):
+    fmt = draw(st.sampled_from(["xen-xl", "xen-xm"]))
+    lines = ['name = "gen"']
+    kind = draw(st.sampled_from(["pv", "hvm", "pvh"] if fmt == "xen-xl" else ["pv", "hvm"]))
+    if kind == "hvm":
+        lines.append('builder = "hvm"' if draw(st.booleans()) else 'type = "hvm"')
+        if fmt == "xen-xm":
+            lines.append('kernel = "/usr/lib/xen/boot/hvmloader"')
+    elif kind == "pvh":
+        lines.append('type = "pvh"')
+    for key in draw(st.lists(st.sampled_from(sorted(_KEYS)), max_size=12, unique=True)):
+        if fmt == "xen-xm" and key == "kernel" and kind == "hvm":
+            continue
+        lines.append(f"{key} = {draw(st.sampled_from(_KEYS[key]))}")
+    disks = draw(st.lists(st.sampled_from(_XL_DISKS if fmt == "xen-xl" else _XM_DISKS),
+                          max_size=3, unique=True))
+    if disks:
+        lines.append("disk = [ " + ", ".join(disks) + " ]")
+    return "\n".join(lines) + "\n", fmt
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_configs())
+def test_generated_configs(case) -> None:
+    check_refused_or_round_trips(*case)

@@ -13,7 +13,7 @@ express raises :class:`~xvirt.errors.ConfigUnsupportedError` and produces nothin
 
 from __future__ import annotations
 
-from ..errors import ConfigUnsupportedError
+from ..errors import ConfigUnsupportedError, ErrorDomain
 from . import model as m
 from .chardev import ChrSyntaxError, format_chr
 from .xlconf import Conf, format_conf
@@ -29,7 +29,11 @@ _BOOT = {"fd": "a", "cdrom": "d", "network": "n", "hd": "c"}
 
 
 def format_native_config(d: m.DomainDef, fmt: str) -> str:
-    return format_conf(conf_from_domain(d, fmt))
+    try:
+        return format_conf(conf_from_domain(d, fmt))
+    except ConfigUnsupportedError as e:     # libvirt reports these from its xl / xm code
+        e.domain = ErrorDomain.XENXL if fmt == "xen-xl" else ErrorDomain.XENXM
+        raise
 
 
 def _div_up(kib: int) -> int:
@@ -395,7 +399,9 @@ def _usb_inputs(c: Conf, d: m.DomainDef, xl: bool) -> None:
     if not devs:
         return
     c.set("usb", 1)
-    if len(devs) == 1 or not xl:
+    if len(devs) > 1 and not xl:
+        raise ConfigUnsupportedError("xen-xm supports one USB input device (usbdevice)")
+    if len(devs) == 1:
         c.set("usbdevice", devs[0])
     else:
         c.set("usbdevice", devs)

@@ -9,13 +9,25 @@ the xm disk syntax), then the defaults libvirt's libxl driver adds after parsing
 video and the memory balloon. Bad values raise libvirt errors naming the setting and its
 line:column (:class:`~xvirt.errors.ConfSyntaxError`), unsupported ones
 :class:`~xvirt.errors.ConfigUnsupportedError`.
+
+Deliberate differences from libvirt, all so that config -> XML -> config keeps every fact (none
+shows in libvirt's test pairs; tests/domxml/test_xlcfg_convert.py checks each):
+  D1 ``vnuma`` keeps the ``<cpu>`` mode/features ``nestedhvm`` set (libvirt replaces the <cpu>);
+  D2 ``cpuid`` always makes the CPU host-passthrough (libvirt leaves the mode unset after vnuma
+     and then drops the cpuid when writing);
+  D3 ``rtc_timeoffset`` may be negative (xl.cfg(5) seconds; libvirt writes negative values it
+     then refuses to read);
+  D4 a PV ``vfb`` VNC without ``vncdisplay`` is autoport (libvirt prints port 0);
+  D5 xm with several USB input devices is refused when writing (libvirt keeps the last one);
+  D6 a channel needs ``name=`` and an RBD monitor port must be 0-65535 (libvirt writes
+     ``name=(null)`` / accepts and truncates).
 """
 
 from __future__ import annotations
 
 import re
 
-from ..errors import ConfigUnsupportedError, ConfSyntaxError
+from ..errors import ConfigUnsupportedError, ConfSyntaxError, ErrorDomain
 from . import model as m
 from .chardev import ChrSyntaxError, parse_chr
 from .xlconf import Conf, parse_conf
@@ -47,8 +59,9 @@ _CPUID_POLICY = {"1": "force", "0": "disable", "x": "optional", "k": "optional",
 class _Cfg:
     """Typed getters over a :class:`Conf` with errors that name the setting and its position."""
 
-    def __init__(self, conf: Conf) -> None:
+    def __init__(self, conf: Conf, domain: int = ErrorDomain.XENXL) -> None:
         self.conf = conf
+        self.domain = domain     # VIR_FROM_XENXL / VIR_FROM_XENXM, as libvirt reports them
 
     def where(self, name: str) -> str:
         s = self.conf.setting(name)
@@ -57,7 +70,10 @@ class _Cfg:
     def fail(self, name: str, what: str, cls=ConfSyntaxError):
         s = self.conf.setting(name)
         kw = {"int1": s.line, "int2": s.column} if s is not None and s.line else {}
-        return cls(f"config value {name}{self.where(name)}: {what}", **kw)
+        return cls(f"config value {name}{self.where(name)}: {what}", domain=self.domain, **kw)
+
+    def missing(self, name: str) -> ConfSyntaxError:
+        return ConfSyntaxError(f"config value {name} was missing", domain=self.domain)
 
     def has(self, name: str) -> bool:
         return name in self.conf
@@ -70,16 +86,17 @@ class _Cfg:
             raise self.fail(name, "expected a string")
         return v
 
-    def number(self, name: str, default: int | None = None) -> int | None:
+    def number(self, name: str, default: int | None = None, *,
+               signed: bool = False) -> int | None:
         """xenConfigGetULong(Long): a number, or a string of decimal digits."""
         v = self.conf.get(name)
         if v is None:
             return default
         if isinstance(v, str):
-            if not re.fullmatch(r"\d{1,19}", v.strip()):
+            if not re.fullmatch(r"-?\d{1,19}" if signed else r"\d{1,19}", v.strip()):
                 raise self.fail(name, f"'{v}' is not a number")
             v = int(v)
-        if not isinstance(v, int) or v < 0:
+        if not isinstance(v, int) or (v < 0 and not signed):
             raise self.fail(name, "expected a non-negative number")
         return v
 
@@ -117,8 +134,8 @@ def parse_native_config(text: str | bytes, fmt: str) -> m.DomainDef:
 
 
 def domain_from_conf(conf: Conf, fmt: str) -> m.DomainDef:
-    c = _Cfg(conf)
     xl = fmt == "xen-xl"
+    c = _Cfg(conf, ErrorDomain.XENXL if xl else ErrorDomain.XENXM)
     d = _general(c)
     _memory(c, d)
     for name, default in (("on_poweroff", "destroy"), ("on_reboot", "restart"),
@@ -156,7 +173,7 @@ def domain_from_conf(conf: Conf, fmt: str) -> m.DomainDef:
     else:
         _xm_os(c, d)
         _xm_disks(c, d)
-        _usb_inputs(c, d)
+        _usb_inputs(c, d, xl=False)
     libxl_post_parse(d)
     return d
 
@@ -166,7 +183,7 @@ def domain_from_conf(conf: Conf, fmt: str) -> m.DomainDef:
 def _general(c: _Cfg) -> m.DomainDef:
     name = c.string("name")
     if name is None:
-        raise ConfSyntaxError("config value name was missing")
+        raise c.missing("name")
     if not name or len(name) > 1024 or "\n" in name or "/" in name:
         raise c.fail("name", f"invalid domain name '{name[:40]}'")
     uuid_text = c.string("uuid")
@@ -257,9 +274,10 @@ def _clock(c: _Cfg, d: m.DomainDef) -> None:
     localtime = c.boolean("localtime", 0)
     if d.hvm:
         d.clock.offset = "variable"
-        adj = c.number("rtc_timeoffset", 0)
-        if adj >= 2 ** 31:
-            adj = adj - 2 ** 32 if adj < 2 ** 32 else 0
+        # seconds, signed (xl.cfg(5)); libvirt reads it unsigned but writes negative values
+        adj = c.number("rtc_timeoffset", 0, signed=True)
+        if not -2 ** 31 <= adj < 2 ** 31:
+            raise c.fail("rtc_timeoffset", f"{adj} out of range")
         d.clock.adjustment = adj
         d.clock.basis = "localtime" if localtime else "utc"
     else:
@@ -520,7 +538,10 @@ def _vnuma(c: _Cfg, d: m.DomainDef) -> None:
     if d.vcpus < vcpus:
         raise c.fail("vnuma", f"vnuma configuration contains {vcpus} vcpus, which is greater "
                               f"than {d.vcpus} maxvcpus", ConfigUnsupportedError)
-    d.cpu = m.Cpu(cells=cells)
+    # libvirt replaces a <cpu> that nestedhvm made; xvirt keeps its mode and features
+    if d.cpu is None:
+        d.cpu = m.Cpu()
+    d.cpu.cells = cells
 
 
 def _xenbus(c: _Cfg, d: m.DomainDef) -> None:
@@ -543,7 +564,10 @@ def _cpuid(c: _Cfg, d: m.DomainDef) -> None:
         raise c.fail("cpuid", f"cpuid starting with {pairs[0]} is not supported, only libxl "
                               "format is")
     if d.cpu is None:
-        d.cpu = m.Cpu(mode="host-passthrough")
+        d.cpu = m.Cpu()
+    # "host,..." is the host CPU with changes: host-passthrough (libvirt leaves the mode unset
+    # when vnuma made the <cpu> first, and then cannot write the cpuid back)
+    d.cpu.mode = "host-passthrough"
     for pair in pairs[1:]:
         name, eq, val = pair.partition("=")
         if not name or not eq:
@@ -644,16 +668,18 @@ def _spice(c: _Cfg, d: m.DomainDef) -> None:
     if not c.boolean("spicedisable_ticketing", 0):
         g.passwd = c.string("spicepasswd")
         if g.passwd is None:
-            raise ConfSyntaxError("config value spicepasswd was missing")
+            raise c.missing("spicepasswd")
     g.mousemode = "client" if c.boolean("spiceagent_mouse", 0) else "server"
     g.copypaste = bool(c.boolean("spice_clipboard_sharing", 0))
     d.graphics = [g]
 
 
-def _usb_inputs(c: _Cfg, d: m.DomainDef) -> None:
+def _usb_inputs(c: _Cfg, d: m.DomainDef, xl: bool = True) -> None:
+    """usbdevice: a string, or (xl only) a list of strings."""
     if not d.hvm:
         return
-    for value in c.strings("usbdevice") or []:
+    values = (c.strings("usbdevice") or []) if xl else [c.string("usbdevice") or ""]
+    for value in values:
         if value in ("mouse", "tablet", "keyboard"):
             d.inputs.append(m.Input(value, "usb"))
 
@@ -718,7 +744,7 @@ def _xm_os(c: _Cfg, d: m.DomainDef) -> None:
     if d.hvm:
         loader = c.string("kernel")
         if loader is None:
-            raise ConfSyntaxError("config value kernel was missing")
+            raise c.missing("kernel")
         d.loader = loader
         _boot(c, d)
         return

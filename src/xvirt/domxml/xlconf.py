@@ -201,12 +201,9 @@ class _Reader:
             self.i = end + 3
             return text
         quote = self.s[self.i]
-        j = self.i + 1
-        while j < len(self.s) and self.s[j] != quote:
-            if self.s[j] == "\n":
-                raise self.error(f"unterminated string (opened with {quote})", line=line, col=col)
-            j += 1
-        if j >= len(self.s):
+        j = self.s.find(quote, self.i + 1)
+        nl = self.s.find("\n", self.i + 1, len(self.s) if j < 0 else j)
+        if j < 0 or nl >= 0:
             raise self.error(f"unterminated string (opened with {quote})", line=line, col=col)
         text = self.s[self.i + 1:j]
         self.i = j + 1
