@@ -45,13 +45,14 @@ def _facts_from_row(row: xlp.ListRow, persistent: bool | None) -> Facts:
 
 
 def _parse(xml: str):
+    """Domain XML as libvirt's libxl driver reads it (devices and defaults of that driver)."""
     from ..domxml.xml_parse import parse_domain_xml
-    return parse_domain_xml(xml)
+    return parse_domain_xml(xml, driver="libxl")
 
 
 def _format(d) -> str:
     from ..domxml.xml_format import format_domain_xml
-    return format_domain_xml(d)
+    return format_domain_xml(d, style="libxl")
 
 
 def _to_xl_cfg(xml: str) -> str:
