@@ -69,8 +69,15 @@ def test_define_start_list_all_destroy_undefine(xlhost, xv, tmp_path):
     guest = next(d for d in running(xlhost) if d["name"] == "cli-guest")
     r = xv("domid", "cli-guest")
     assert r.stdout.strip() == str(guest["domid"])
+    r = xv("autostart", "cli-guest")
+    assert r.exit_code == 0 and r.stdout == "Domain 'cli-guest' marked as autostarted\n\n"
+    assert "Autostart:      enable" in xv("dominfo", "cli-guest").stdout
+    r = xv("autostart", "--disable", "cli-guest")
+    assert r.stdout == "Domain 'cli-guest' unmarked as autostarted\n\n"
+    assert "Autostart:      disable" in xv("dominfo", "cli-guest").stdout
+    xlhost.control.reset_counters()
     r = xv("destroy", "cli-guest")
-    assert r.exit_code == 0 and xlhost.control.counters()["xl"] == {"create": 1, "destroy": 1}
+    assert r.exit_code == 0 and xlhost.control.counters()["xl"] == {"destroy": 1}
     r = xv("undefine", "cli-guest")
     assert r.exit_code == 0
     assert "cli-guest" not in xv("list", "--all").stdout
