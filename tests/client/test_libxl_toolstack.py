@@ -207,3 +207,19 @@ def test_xml_desc_of_running_domains(simhost):
         desc = dom.xml_desc()
         assert "<currentMemory unit='KiB'>131072</currentMemory>" in desc and "/dev/vg0/desc" in desc
         dom.destroy()
+
+
+def test_a_refused_rename_changes_nothing(simhost):
+    """Persist first, then xl; when xl refuses, the stored definition is put back."""
+    confdir = os.path.join(simhost.root, "libxl")
+    uuid = "0badc0de-0000-4000-8000-00000000000c"
+    with xvirt.open(simhost.uri) as conn:
+        dom = conn.define_xml(xml("stays", uuid))
+        dom.create()
+        before = open(os.path.join(confdir, f"{uuid}.xml")).read()
+        with pytest.raises(InvalidArgError):
+            dom.rename("bad name with spaces")  # xend's name rules, which the simulated libxl keeps
+        assert dom.name == "stays" and open(os.path.join(confdir, f"{uuid}.xml")).read() == before
+        assert conn.lookup_by_name("stays") == dom
+        dom.destroy()
+        dom.undefine()

@@ -16,6 +16,7 @@ libvirt errors in ``records.map_xl_error``.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tempfile
@@ -277,17 +278,27 @@ class LibxlToolstack(Toolstack):
         self._check_name(d.name, d.uuid)
         if self.driver.running_id(d.uuid) is not None:
             raise OperationInvalidError(f"virDomainCreateXML: domain with uuid {d.uuid} is already running")
-        self._xl_create("virDomainCreateXML", text)
-        self.store.save_running(d.uuid, text)
+        self._start(d.uuid, text, "virDomainCreateXML")
         return d.uuid
+
+    def _start(self, uuid: str, text: str, what: str) -> None:
+        """Keep the definition the domain runs from, then ``xl create``; an error leaves nothing."""
+        previous = self.store.load_running(uuid)
+        self.store.save_running(uuid, text)
+        try:
+            self._xl_create(what, text)
+        except BaseException:
+            if previous is None:
+                self.store.delete_running(uuid)
+            else:
+                self.store.save_running(uuid, previous)
+            raise
 
     def start(self, uuid: str) -> None:
         d = self._def(uuid)
         if d is None:
             raise _no_domain(uuid)
-        text = _format(d)
-        self._xl_create("virDomainCreate", text)
-        self.store.save_running(uuid, text)
+        self._start(uuid, _format(d), "virDomainCreate")
 
     def undefine(self, uuid: str) -> None:
         if self._def(uuid) is None:
@@ -321,8 +332,13 @@ class LibxlToolstack(Toolstack):
     def save(self, uuid: str, path: str) -> None:
         self._simple(uuid, "virDomainSave", "save", str(path))
 
-    def _update_def(self, uuid: str, what: str, change) -> None:
+    def _own_def(self, uuid: str):
+        """A private copy of the stored definition, to change and save (the cache stays as stored)."""
         d = self._def(uuid)
+        return copy.deepcopy(d) if d is not None else None
+
+    def _update_def(self, uuid: str, what: str, change) -> None:
+        d = self._own_def(uuid)
         if d is None:
             raise _no_domain(uuid)
         change(d)
@@ -365,14 +381,21 @@ class LibxlToolstack(Toolstack):
         if not isinstance(name, str) or not name or "/" in name or "\n" in name or len(name) > 1024:
             raise InvalidArgError(f"{what}: invalid domain name {name!r}")
         self._check_name(name, uuid)
-        d = self._def(uuid)
-        if self.driver.running_id(uuid) is not None:
-            self._simple(uuid, what, "rename", name)
-        elif d is None:
+        d = self._own_def(uuid)
+        running = self.driver.running_id(uuid) is not None
+        if d is None and not running:
             raise _no_domain(uuid)
-        if d is not None:
-            d.name = name
+        if d is not None:  # persist first; put the old definition back if xl refuses
+            old_name, d.name = d.name, name
             self.store.save(uuid, _format(d))
+        try:
+            if running:
+                self._simple(uuid, what, "rename", name)
+        except BaseException:
+            if d is not None:
+                d.name = old_name
+                self.store.save(uuid, _format(d))
+            raise
 
     def autostart(self, uuid: str) -> bool:
         if self._def(uuid) is None:
