@@ -2,12 +2,15 @@
 
 Each host gets its own short state directory under /tmp (unix socket paths must stay under 108
 bytes), XenD latency 0 unless asked otherwise, and is stopped and removed afterwards.
+``@pytest.mark.simhost(toolstack="xl")`` gives the host of a current Xen (no XenD; libxl's
+xenstore layout; its ``xl`` is ``SimHost.xl_command``) so tests cover xvirt's libxl driver.
 """
 
 from __future__ import annotations
 
 import contextlib
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from typing import Iterator
@@ -32,6 +35,11 @@ class SimHost:
     def uri(self) -> str:
         return daemon.sim_uri(self.name, self.root)
 
+    @property
+    def xl_command(self) -> list[str]:
+        """The argv prefix of this host's ``xl`` (an ``--toolstack xl`` host)."""
+        return [sys.executable, "-m", "xvirt.sim.xl", "--root", self.root]
+
     def stop(self) -> None:
         self.control.close()
         daemon.stop(self.name, root=self.root)
@@ -44,10 +52,12 @@ class SimHost:
 
 
 @contextlib.contextmanager
-def sim_host(domains: int = 20, *, latency_ms: float = 0.0, name: str = "test", **kwargs) -> Iterator[SimHost]:
+def sim_host(domains: int = 20, *, latency_ms: float = 0.0, name: str = "test", toolstack: str = "xend",
+             **kwargs) -> Iterator[SimHost]:
+    """``toolstack="xl"``: a host without XenD, libxl's xenstore layout, driven by its ``xl``."""
     root = tempfile.mkdtemp(prefix="xv")
     try:
-        daemon.start(name, root=root, domains=domains, latency_ms=latency_ms, **kwargs)
+        daemon.start(name, root=root, domains=domains, latency_ms=latency_ms, toolstack=toolstack, **kwargs)
         host = SimHost(name, root, SimControl(daemon.SimPaths(root).control))
         try:
             yield host
