@@ -26,6 +26,7 @@ class SimHost:
     name: str
     root: str
     control: SimControl
+    toolstack: str = "xend"
 
     @property
     def paths(self) -> daemon.SimPaths:
@@ -48,6 +49,7 @@ class SimHost:
         """Stop and start again on the same state directory (latency 0 unless given)."""
         self.stop()
         kwargs.setdefault("latency_ms", 0.0)
+        kwargs.setdefault("toolstack", self.toolstack)
         daemon.start(self.name, root=self.root, **kwargs)
 
 
@@ -58,7 +60,7 @@ def sim_host(domains: int = 20, *, latency_ms: float = 0.0, name: str = "test", 
     root = tempfile.mkdtemp(prefix="xv")
     try:
         daemon.start(name, root=root, domains=domains, latency_ms=latency_ms, toolstack=toolstack, **kwargs)
-        host = SimHost(name, root, SimControl(daemon.SimPaths(root).control))
+        host = SimHost(name, root, SimControl(daemon.SimPaths(root).control), toolstack)
         try:
             yield host
         finally:

@@ -13,7 +13,7 @@ import pytest
 import xvirt
 from xvirt.constants import DomainState as S, ListFlags
 from xvirt.errors import (DomainExistsError, ErrorDomain, InvalidArgError, NoDomainError,
-                          OperationInvalidError, XMLError)
+                          OperationDeniedError, OperationInvalidError, XMLError)
 
 pytestmark = pytest.mark.simhost(domains=4, toolstack="xl")
 
@@ -223,3 +223,21 @@ def test_a_refused_rename_changes_nothing(simhost):
         assert conn.lookup_by_name("stays") == dom
         dom.destroy()
         dom.undefine()
+
+
+def test_autostart_domains_start_with_the_host(simhost):
+    """Defined domains survive a host restart in xvirt's config directory; autostart ones run again."""
+    with xvirt.open(simhost.uri) as conn:
+        auto = conn.define_xml(xml("auto-on"))
+        auto.set_autostart(True)
+        manual = conn.define_xml(xml("auto-off"))
+        auto.create()
+        assert conn.start_autostart_domains() == []  # already running
+    simhost.restart(domains=1)
+    with xvirt.open(simhost.uri) as conn:
+        assert conn.lookup_by_uuid(auto.uuid).id > 0
+        assert conn.lookup_by_uuid(manual.uuid).id == -1
+        assert conn.list_defined_domains() == ["auto-off"]
+    with xvirt.open(simhost.uri, readonly=True) as conn:
+        with pytest.raises(OperationDeniedError):
+            conn.start_autostart_domains()

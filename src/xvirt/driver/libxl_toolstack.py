@@ -410,3 +410,6 @@ class LibxlToolstack(Toolstack):
                 raise _no_domain(uuid)
             raise OperationInvalidError("virDomainSetAutostart: cannot set autostart for transient domain")
         self.store.set_autostart(uuid, on)
+
+    def autostart_uuids(self) -> list[str]:
+        return [u for u in self.store.uuids() if self.store.autostart(u)]

@@ -26,7 +26,7 @@ import shutil
 import threading
 import uuid as _uuid
 
-from ..errors import InvalidArgError, NoDomainError, OperationInvalidError, XenstoreError
+from ..errors import InvalidArgError, LibvirtError, NoDomainError, OperationInvalidError, XenstoreError
 from ..protocol import domtable as dt
 from ..protocol.xenstore import XsNoEntError
 from ..transport.hypervisor import DomainTableReader
@@ -403,6 +403,24 @@ class XenDriver:
 
     def set_autostart(self, uuid: str, on: bool) -> None:
         self.ts.set_autostart(uuid, bool(on))
+
+    def start_autostart(self) -> tuple[list[str], dict[str, str]]:
+        """Start every inactive domain marked autostart, as libvirtd does when it starts:
+        (UUIDs started, {UUID: error message} for those that failed)."""
+        wanted = self.ts.autostart_uuids()
+        if not wanted:
+            return [], {}
+        running = self.running_uuids()
+        started, failed = [], {}
+        for uuid in wanted:
+            if uuid in running:
+                continue
+            try:
+                self.ts.start(uuid)
+                started.append(uuid)
+            except LibvirtError as e:
+                failed[uuid] = e.message
+        return started, failed
 
 
 XL_PATHS = ("/usr/sbin/xl", "/usr/local/sbin/xl")
