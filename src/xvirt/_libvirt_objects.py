@@ -293,15 +293,13 @@ class virConnect:
     def domainXMLFromNative(self, nativeFormat: str, nativeConfig: str, flags: int = 0) -> str:
         conn = self._conn("virConnectDomainXMLFromNative")
         _check_flags(flags, 0, "virConnectDomainXMLFromNative")
-        return domxml.domain_xml_from_native(nativeFormat, nativeConfig,
-                                             xend_config_format=conn.xend_config_format)
+        return conn.domain_xml_from_native(nativeFormat, nativeConfig)
 
     @_api
     def domainXMLToNative(self, nativeFormat: str, domainXml: str, flags: int = 0) -> str:
         conn = self._conn("virConnectDomainXMLToNative")
         _check_flags(flags, 0, "virConnectDomainXMLToNative")
-        return domxml.domain_xml_to_native(nativeFormat, domainXml,
-                                           xend_config_format=conn.xend_config_format)
+        return conn.domain_xml_to_native(nativeFormat, domainXml)
 
 
 class virDomain:

@@ -236,6 +236,23 @@ class Connection:
         started, _failed = self._driver.start_autostart()
         return [self._domain(u) for u in started]
 
+    # -- native configuration formats -------------------------------------------------------------
+    def domain_xml_from_native(self, native_format: str, config: str) -> str:
+        """``virConnectDomainXMLFromNative``: 'xen-xl', 'xen-xm' or 'xen-sxpr' text -> XML.
+
+        xl and xm conversions need nothing from the host (no request is made); xen-sxpr uses
+        the host's xend_config_format.
+        """
+        from .domxml import domain_xml_from_native
+        xcf = self.xend_config_format if native_format == "xen-sxpr" else 4
+        return domain_xml_from_native(native_format, config, xend_config_format=xcf)
+
+    def domain_xml_to_native(self, native_format: str, xml: str) -> str:
+        """``virConnectDomainXMLToNative``: domain XML -> 'xen-xl', 'xen-xm' or 'xen-sxpr' text."""
+        from .domxml import domain_xml_to_native
+        xcf = self.xend_config_format if native_format == "xen-sxpr" else 4
+        return domain_xml_to_native(native_format, xml, xend_config_format=xcf)
+
     # -- creation ---------------------------------------------------------------------------------
     def restore(self, path: str) -> None:
         self._check_writable("virDomainRestore")

@@ -89,7 +89,9 @@ def test_domxml_errors(tmp_path):
     assert r.exit_code == 1 and r.stderr.startswith("error: Failed to open file")
     path = tmp_path / "x.sxpr"
     path.write_text("(vm (name x))")
-    r = run("domxml-from-native", "xen-xm", str(path), env=NO_HOST)
-    assert r.exit_code == 1 and "xen-sxpr" in r.stderr
+    r = run("domxml-from-native", "vmware-vmx", str(path), env=NO_HOST)
+    assert r.exit_code == 1 and "xen-sxpr" in r.stderr and "xen-xl" in r.stderr
+    r = run("domxml-from-native", "xen-xm", str(path), env=NO_HOST)   # not xm syntax
+    assert r.exit_code == 1 and "line 1, column 1" in r.stderr
     r = run("domxml-to-native", "xen-sxpr", str(path), env=NO_HOST)
     assert r.exit_code == 1 and r.stderr.startswith("error: ")

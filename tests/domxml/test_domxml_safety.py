@@ -255,8 +255,8 @@ def test_native_format_names():
                                                            xend_config_format=2)
     assert domain_xml_to_native("xen-sxpr", GOOD).startswith("(vm ")
     with pytest.raises(NoSupportError) as info:
-        domain_xml_from_native("xen-xm", record)
-    assert "xen-xm" in info.value.message and "xen-sxpr" in info.value.message
+        domain_xml_from_native("vmware-vmx", record)
+    assert "vmware-vmx" in info.value.message and "xen-sxpr" in info.value.message
     with pytest.raises(NoSupportError):
         domain_xml_to_native("qemu-argv", GOOD)
     with pytest.raises(InvalidArgError):

@@ -55,7 +55,7 @@ _XCF = click.option("--xend-config-format", "xcf", type=click.IntRange(1, 4), de
 @click.argument("config", metavar="FILE")
 @_XCF
 def domxml_from_native_cmd(native_format, config, xcf):
-    """Convert a native guest configuration (xen-sxpr) to domain XML."""
+    """Convert a native guest configuration (xen-xl, xen-xm, xen-sxpr) to domain XML."""
     from ..domxml import domain_xml_from_native
     xml = domain_xml_from_native(native_format, _read(config), xend_config_format=xcf)
     emit(xml if xml.endswith("\n") else xml + "\n")
@@ -66,7 +66,7 @@ def domxml_from_native_cmd(native_format, config, xcf):
 @click.argument("xml", metavar="FILE")
 @_XCF
 def domxml_to_native_cmd(native_format, xml, xcf):
-    """Convert domain XML to a native guest configuration (xen-sxpr)."""
+    """Convert domain XML to a native guest configuration (xen-xl, xen-xm, xen-sxpr)."""
     from ..domxml import domain_xml_to_native
     text = domain_xml_to_native(native_format, _read(xml), xend_config_format=xcf)
     emit(text if text.endswith("\n") else text + "\n")

@@ -222,6 +222,9 @@ class DomainDef:
     channels: list[Chr] = field(default_factory=list)
     videos: list[Video] = field(default_factory=list)
     emulator_args: list[str] = field(default_factory=list)  # <xen:commandline><xen:arg>
+    e820_host: bool = False          # <features><xen><e820_host state='on'/>
+    passthrough: str | None = None   # <features><xen><passthrough>: on | off | sync_pt | share_pt
+    slic_table: str | None = None    # <os><acpi><table type='slic'>
     memballoon: bool = True
 
     @property

@@ -112,6 +112,10 @@ def _features(c: Conf, d: m.DomainDef) -> None:
         if "hap" in d.features_off:
             c.set("hap", 0)
         c.set("viridian", 1 if "viridian" in d.features else 0)
+    elif d.e820_host:
+        c.set("e820_host", 1)
+    if d.passthrough not in (None, "off"):
+        c.set("passthrough", d.passthrough if d.passthrough != "on" else "enabled")
     timers = list(d.clock.timers)
     if not timers and d.clock.hpet is not None:
         timers = [m.Timer("hpet", d.clock.hpet)]
@@ -201,7 +205,7 @@ def _vif(n: m.Net, hvm: bool, typename: str) -> str:
             if n.vlan_tags:
                 bridge += ("".join(f":{t}" for t in n.vlan_tags) if n.vlan_trunk
                            else f".{n.vlan_tags[0]}")
-        v.bridge = bridge
+        v.bridge = bridge or None
         v.ip = " ".join(ips) if ips else None
         v.script = script or DEFAULT_VIF_SCRIPT
     elif n.type == "ethernet":
@@ -252,6 +256,8 @@ def _xl_os(c: Conf, d: m.DomainDef) -> None:
             c.set("bios", "ovmf")
             if d.loader:
                 c.set("bios_path_override", d.loader)
+        if d.slic_table:
+            c.set("acpi_firmware", d.slic_table)
         if d.kernel:
             c.set("kernel", d.kernel)
         if d.initrd:
@@ -415,6 +421,8 @@ def _channel(ch: m.Chr) -> str:
             out += f"path={ch.path},"
     else:
         raise ConfigUnsupportedError(f"unsupported channel type '{ch.type}'")
+    if not ch.target_name:
+        raise ConfigUnsupportedError("a Xen channel needs <target name=...>")
     return out + f"name={ch.target_name}"
 
 

@@ -201,6 +201,8 @@ def _memory(c: _Cfg, d: m.DomainDef) -> None:
         d.memory = d.current_memory    # virDomainDefPostParse: maximum at least the balloon
     if d.memory == 0:
         raise c.fail("memory", "memory size must be positive")
+    if d.current_memory == 0:          # virDomainDefPostParseMemory: no balloon = maximum
+        d.current_memory = d.memory
 
 
 def _cpus(c: _Cfg, d: m.DomainDef) -> None:
@@ -234,8 +236,7 @@ def _features(c: _Cfg, d: m.DomainDef) -> None:
                                                        "share_pt"):
         raise c.fail("passthrough", f"invalid passthrough mode '{passthrough}'")
     if passthrough is not None:
-        raise c.fail("passthrough", "PCI passthrough modes are not supported by this converter",
-                     ConfigUnsupportedError)
+        d.passthrough = {"disabled": "off", "enabled": "on"}.get(passthrough, passthrough)
     if d.hvm:
         for name, default in (("acpi", 1), ("apic", 1), ("pae", 1)):
             if c.boolean(name, default):
@@ -249,8 +250,7 @@ def _features(c: _Cfg, d: m.DomainDef) -> None:
         if hpet != -1:
             d.clock.timers.append(m.Timer("hpet", bool(hpet)))
     elif c.boolean("e820_host", 0):
-        raise c.fail("e820_host", "e820_host is not supported by this converter",
-                     ConfigUnsupportedError)
+        d.e820_host = True
 
 
 def _clock(c: _Cfg, d: m.DomainDef) -> None:
@@ -390,8 +390,9 @@ def _vfb(c: _Cfg, d: m.DomainDef) -> None:
             g.display = value
         elif key == "xauthority":
             g.xauth = value
-    if g.type == "vnc" and g.autoport:
-        g.port = -1
+    if g.type == "vnc" and (g.autoport or g.port == -1):
+        # no display number: libvirt's XML reader takes an unknown port as autoport
+        g.autoport, g.port = True, -1
     d.graphics = [g]
 
 
@@ -452,9 +453,7 @@ def _xl_os(c: _Cfg, d: m.DomainDef) -> None:
             d.loader_type, d.loader_readonly = "pflash", True
         else:
             d.loader = HVMLOADER
-        if c.has("acpi_firmware"):
-            raise c.fail("acpi_firmware", "ACPI firmware tables are not supported by this "
-                         "converter", ConfigUnsupportedError)
+        d.slic_table = c.string("acpi_firmware")
         d.kernel, d.initrd = c.string("kernel"), c.string("ramdisk")
         d.cmdline = _cmdline(c)
         _boot(c, d)
@@ -508,6 +507,10 @@ def _vnuma(c: _Cfg, d: m.DomainDef) -> None:
                                  f"{len(parts)}) doesn't fit the number of specified vnodes "
                                  f"{len(nodes)}", ConfigUnsupportedError)
                 dist = {i: int(p) for i, p in enumerate(parts)}
+                if any(not 10 <= v <= 255 for v in dist.values()):
+                    # virDomainNumaSetNodeDistance: LOCAL_DISTANCE (10) to UNREACHABLE (255)
+                    raise c.fail("vnuma", f"vnuma vnode {idx} distance out of range 10-255 in "
+                                          f"'{item}'")
             else:
                 raise c.fail("vnuma", f"Invalid vnuma configuration for vnode {idx}")
         if pnode is None or cpus is None or not size:
@@ -583,7 +586,7 @@ def _rbd(c: _Cfg, disk: m.Disk, src: str) -> None:
         if key == "mon_host":
             for host in value.split("\\;"):
                 name, sep, port = host.partition("\\:")
-                if not name or (sep and not port.isdigit()):
+                if not name or (sep and not (port.isdigit() and int(port) <= 65535)):
                     raise c.fail("disk", f"invalid RBD monitor host '{host}'")
                 disk.hosts.append(m.NetHost(name, int(port) if sep else None))
         elif key not in ("auth_supported", "id", "conf", "snapshot"):
@@ -704,6 +707,8 @@ def _channels(c: _Cfg, d: m.DomainDef) -> None:
             raise c.fail("channel", f"unsupported channel connection '{conn}'",
                          ConfigUnsupportedError)
         ch.target_type, ch.target_name = "xen", items.get("name")
+        if not ch.target_name:
+            raise c.fail("channel", "a channel needs name= (xl.cfg(5))")
         d.channels.append(ch)
 
 

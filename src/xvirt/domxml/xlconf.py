@@ -296,7 +296,7 @@ def parse_conf(text: str | bytes) -> Conf:
                               f"{MAX_CONF_SIZE} bytes")
     r = _Reader(text)
     bad = next((i for i, ch in enumerate(text)
-                if (ord(ch) < 32 and ch not in "\t\r\n") or ch == "\x7f"), None)
+                if ord(ch) < 32 and ch not in "\t\r\n"), None)
     if bad is not None:
         line = text.count("\n", 0, bad) + 1
         col = bad - (text.rfind("\n", 0, bad) + 1) + 1
@@ -315,8 +315,9 @@ def format_value(v: Value) -> str:
         return str(v)
     if isinstance(v, str):
         if "\n" in v or ('"' in v and "'" in v):
-            if '"""' in v:
-                raise InvalidArgError("a configuration string cannot hold '\"\"\"'")
+            if '"""' in v or v.endswith('"'):
+                raise InvalidArgError("a configuration string needing triple quotes cannot "
+                                      "hold '\"\"\"' or end with '\"'")
             return f'"""{v}"""'
         if '"' in v:
             return f"'{v}'"

@@ -313,8 +313,11 @@ def parse_vif(spec: str) -> VifSpec:
 
 
 def format_vif(v: VifSpec) -> str:
+    """libvirt's order (xenFormatNet): mac, bridge, ip, script (a bridge-less vif: script, ip),
+    model or type, vifname, rate."""
     parts = [f"mac={v.mac}"]
-    for key in ("bridge", "ip", "script", "model", "type", "vifname", "rate"):
+    order = ("bridge", "ip", "script") if v.bridge is not None else ("script", "ip")
+    for key in order + ("model", "type", "vifname", "rate"):
         if getattr(v, key) is not None:
             parts.append(f"{key}={getattr(v, key)}")
     return ",".join(parts)

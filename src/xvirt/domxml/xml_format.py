@@ -45,13 +45,23 @@ def format_domain_xml(d: m.DomainDef, *, style: str = "xend") -> str:
             w.empty("bootloader")
         w.text("bootloader_args", d.bootloader_args)
     _os(w, d)
-    if d.features or d.features_off:
+    xen_features = libxl and (d.e820_host or d.passthrough is not None)
+    if d.features or d.features_off or xen_features:
         w.open("features")
         for f in m.FEATURES:
             if f in d.features:
                 w.empty(f)
             elif f in d.features_off:
                 w.empty(f, state="off")
+        if xen_features:
+            w.open("xen")
+            if d.e820_host:
+                w.empty("e820_host", state="on")
+            if d.passthrough is not None:
+                state = "off" if d.passthrough == "off" else "on"
+                mode = d.passthrough if d.passthrough in ("sync_pt", "share_pt") else None
+                w.empty("passthrough", state=state, mode=mode)
+            w.close("xen")
         w.close("features")
     if libxl and d.cpu is not None:
         _cpu(w, d.cpu)
@@ -166,6 +176,10 @@ def _os(w: XMLWriter, d: m.DomainDef) -> None:
     w.text("initrd", d.initrd)
     w.text("cmdline", d.cmdline)
     w.text("root", d.root)
+    if d.slic_table is not None:
+        w.open("acpi")
+        w.text("table", d.slic_table, type_="slic")
+        w.close("acpi")
     for dev in d.boot:
         w.empty("boot", dev=dev)
     w.close("os")
@@ -234,7 +248,7 @@ def _disk(w: XMLWriter, disk: m.Disk, libxl: bool = False) -> None:
 def _net(w: XMLWriter, net: m.Net, libxl: bool = False) -> None:
     w.open("interface", type_=net.type)
     w.empty("mac", address=net.mac)
-    if net.type == "bridge":
+    if net.type == "bridge" and (net.bridge or not libxl):
         w.empty("source", bridge=net.bridge)
     elif net.type == "network":
         w.empty("source", network=net.network)

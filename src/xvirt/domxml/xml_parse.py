@@ -117,6 +117,17 @@ def domain_from_element(root: ET.Element, *, driver: str = "xend") -> m.DomainDe
             if state not in ("on", "off"):
                 raise XMLError(f"invalid state '{state}' in <features><{f}>")
             (d.features if state == "on" else d.features_off).append(f)
+        xen = feats.find("xen")
+        if xen is not None and driver == "libxl":
+            e820 = xen.find("e820_host")
+            d.e820_host = e820 is not None and e820.get("state", "on") == "on"
+            pt = xen.find("passthrough")
+            if pt is not None:
+                state, mode = pt.get("state", "on"), pt.get("mode")
+                if state not in ("on", "off") or mode not in (None, "sync_pt", "share_pt"):
+                    raise XMLError(f"invalid <features><xen><passthrough state='{state}' "
+                                   f"mode='{mode}'>")
+                d.passthrough = "off" if state == "off" else (mode or "on")
     cpu = root.find("cpu")
     if cpu is not None:
         d.cpu = _parse_cpu(cpu)
@@ -235,6 +246,10 @@ def _parse_os(root: ET.Element, d: m.DomainDef, driver: str = "xend") -> None:
     d.initrd = _text(os_elem.find("initrd"))
     d.cmdline = _text(os_elem.find("cmdline"))
     d.root = _text(os_elem.find("root"))
+    for table in os_elem.findall("acpi/table"):
+        if table.get("type") != "slic":
+            raise XMLError(f"unsupported ACPI table type '{table.get('type')}' in <os><acpi>")
+        d.slic_table = _text(table)
     for b in os_elem.findall("boot"):
         dev = b.get("dev")
         if dev not in m.BOOT_DEVICES:
@@ -284,7 +299,7 @@ def _parse_devices(devices: ET.Element, d: m.DomainDef, driver: str = "xend") ->
         if tag == "disk":
             d.disks.append(_parse_disk(elem, libxl))
         elif tag == "interface":
-            d.nets.append(_parse_net(elem))
+            d.nets.append(_parse_net(elem, libxl))
         elif tag in ("serial", "parallel", "console"):
             chr_ = _parse_chr(elem, tag)
             {"serial": d.serials, "parallel": d.parallels, "console": d.consoles}[tag].append(chr_)
@@ -394,7 +409,7 @@ def _parse_disk(elem: ET.Element, libxl: bool = False) -> m.Disk:
     return disk
 
 
-def _parse_net(elem: ET.Element) -> m.Net:
+def _parse_net(elem: ET.Element, libxl: bool = False) -> m.Net:
     ntype = elem.get("type")
     if ntype not in ("bridge", "ethernet", "network"):
         raise XMLError(f"unsupported interface type '{ntype}' in <interface>")
@@ -409,7 +424,7 @@ def _parse_net(elem: ET.Element) -> m.Net:
     src = elem.find("source")
     if ntype == "bridge":
         net.bridge = src.get("bridge") if src is not None else None
-        if not net.bridge:
+        if not net.bridge and not libxl:   # libxl: the vif script picks the default bridge
             raise XMLError("missing <source bridge=...> in <interface type='bridge'>")
     elif ntype == "network":
         net.network = src.get("network") if src is not None else None
