@@ -180,3 +180,36 @@ def test_config_dir_survives_kill_9_mid_write(tmp_path):
             text = store.load(u)
             assert text.startswith(f"<domain><name>{u}</name><gen>") and text.endswith("</domain>")
         assert not [n for n in os.listdir(path) if ".tmp." in n]
+
+
+class FakeDriver:
+    """What the toolstack asks of the driver: the domain's id now."""
+
+    def __init__(self, domid):
+        self.domid = domid
+
+    def running_id(self, uuid):
+        return self.domid
+
+
+def test_pause_failure_is_read_from_libxls_log_line(tmp_path):
+    """xl pause exits 0 even when libxl failed (xl_vmcontrol.c ignores the return code)."""
+    xl = script(tmp_path, "xl", 'echo "libxl: error: libxl_domain.c: Domain $2:Non-existant domain" >&2\nexit 0\n')
+    ts = LibxlToolstack(Target("xen:///", "/nonexistent", toolstack="libxl", xl_command=(xl,),
+                               config_dir=str(tmp_path / "conf")))
+    ts.bind(FakeDriver(7))
+    with pytest.raises(NoDomainError):
+        ts.pause(UUID)
+    ts.bind(FakeDriver(None))  # not running and not defined: no xl call at all
+    with pytest.raises(NoDomainError):
+        ts.unpause(UUID)
+    assert ts.counts() == {"xl": {"pause": 1}}
+
+
+def test_destroy_with_libxl_warnings_but_success_succeeds(tmp_path):
+    xl = script(tmp_path, "xl", 'echo "libxl: error: libxl_device.c: some backend already gone" >&2\nexit 0\n')
+    ts = LibxlToolstack(Target("xen:///", "/nonexistent", toolstack="libxl", xl_command=(xl,),
+                               config_dir=str(tmp_path / "conf")))
+    ts.bind(FakeDriver(7))
+    ts.destroy(UUID)  # exit status 0 is success for every subcommand but pause/unpause
+    assert ts.counts() == {"xl": {"destroy": 1}}
