@@ -241,3 +241,33 @@ def test_autostart_domains_start_with_the_host(simhost):
     with xvirt.open(simhost.uri, readonly=True) as conn:
         with pytest.raises(OperationDeniedError):
             conn.start_autostart_domains()
+
+
+def test_without_a_hypervisor_channel_xl_list_answers(simhost):
+    """A libxl host where no hypercall channel is open here: reads fall back to ``xl list -v``
+    (one call per question), operations find the id the same way."""
+    from xvirt.driver.xen import XenDriver
+    from xvirt.uri import Target
+    target = Target("xen:///", "/nonexistent/xend", toolstack="libxl", xl_command=tuple(simhost.xl_command),
+                    config_dir=os.path.join(simhost.root, "libxl"))
+    truth = simhost.control.truth()["running"]
+    drv = XenDriver(target)
+    try:
+        assert drv.hv is None and drv.xs is None
+        assert drv.list_ids() == [t["domid"] for t in truth]
+        assert drv.request_counts()["xl"] == {"list": 1}
+        web = truth[1]
+        assert drv.lookup_name(web["name"]) == web["uuid"]
+        assert drv.lookup_id(web["domid"]) == web["uuid"]
+        f = drv.facts(web["uuid"], with_name=True)
+        assert (f.id, f.name, f.mem_kib, f.vcpus) == (web["domid"], web["name"], web["memory_kib"], web["vcpus"])
+        assert drv.request_counts()["xl"] == {"list": 4}
+        drv.suspend(web["uuid"])
+        assert drv.request_counts()["xl"] == {"list": 5, "pause": 1}
+        assert drv.facts(web["uuid"]).state == S.PAUSED
+        drv.resume(web["uuid"])
+        assert sorted(f.name for f in drv.all_facts(active=True, inactive=True)) == sorted(t["name"] for t in truth)
+        with pytest.raises(NoDomainError):
+            drv.lookup_name("nosuch")
+    finally:
+        drv.close()
