@@ -19,7 +19,8 @@ from xvirt.driver.configdir import ConfigDir
 from xvirt.driver.libxl_toolstack import LibxlToolstack
 from xvirt.driver.records import map_xl_error
 from xvirt.driver.toolstack import NoToolstack
-from xvirt.errors import (DomainExistsError, ErrorDomain, InvalidArgError, NoDomainError, NoSupportError,
+from xvirt.errors import (DomainExistsError, ErrorDomain, InvalidArgError, NoConnectError, NoDomainError,
+                          NoSupportError,
                           OperationFailedError, OperationInvalidError, OperationTimeoutError)
 from xvirt.transport.xl import XlRunner
 from xvirt.uri import Target, parse_uri
@@ -113,6 +114,8 @@ def test_garbage_output_is_an_error_not_a_traceback(tmp_path):
     (1, "Not destroying domain 0; use -f to force.\n", OperationInvalidError),
     (1, "Can't open restore file: No such file or directory\n", InvalidArgError),
     (2, "'xl save' requires at least 2 arguments.\n", InvalidArgError),
+    (1, "libxl: error: libxl.c:102:libxl_ctx_alloc: cannot open libxc handle: No such file or directory\n"
+        "cannot init xl context\n", NoConnectError),
     (1, "libxl: error: something odd (rc=-3)\n", OperationFailedError),
     (1, "", OperationFailedError),
 ])
