@@ -28,7 +28,8 @@ import shutil
 import threading
 import uuid as _uuid
 
-from ..errors import InvalidArgError, LibvirtError, NoDomainError, OperationInvalidError, XenstoreError
+from ..errors import (InvalidArgError, LibvirtError, NoDomainError, NoSupportError, OperationInvalidError,
+                      XenstoreError)
 from ..protocol import domtable as dt
 from ..protocol.xenstore import XsNoEntError
 from ..transport.hypervisor import DomainTableReader
@@ -73,6 +74,19 @@ class XenDriver:
     @property
     def toolstack(self) -> str:
         return self.ts.name
+
+    @property
+    def xend(self):
+        """The XenD client when the toolstack is XenD (driver-internal; None otherwise)."""
+        return getattr(self.ts, "xend", None)
+
+    def node(self) -> list:
+        """XenD's node record (``GET /xend/node/``); NoSupportError on other toolstacks."""
+        node = getattr(self.ts, "node", None)
+        if node is None:
+            raise NoSupportError(f"this function is not supported by the {self.ts.name} toolstack: "
+                                 "XenD's node record")
+        return node()
 
     # -- counts ---------------------------------------------------------------------------------
     def request_counts(self) -> dict:
