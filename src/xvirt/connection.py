@@ -297,6 +297,14 @@ class Connection:
         major, minor, micro = (int(x) for x in __version__.split("."))
         return major * 1_000_000 + minor * 1_000 + micro
 
+    def start_autostart_domains(self) -> list[Domain]:
+        """Start the inactive domains marked autostart (what libvirtd does at its start; the
+        simulated xl host does it at boot). Failures are logged to nobody and skipped: the
+        domains that did start are returned."""
+        self._check_writable("autostart")
+        started, _failed = self._driver.start_autostart()
+        return [self._domain(u) for u in started]
+
     # -- native configuration formats -------------------------------------------------------------
     def domain_xml_from_native(self, native_format: str, config: str) -> str:
         """``virConnectDomainXMLFromNative``: 'xen-xl', 'xen-xm' or 'xen-sxpr' text -> XML.

@@ -13,7 +13,7 @@ import pytest
 import xvirt
 from xvirt.constants import DomainState as S, ListFlags
 from xvirt.errors import (DomainExistsError, ErrorDomain, InvalidArgError, NoDomainError,
-                          OperationInvalidError, XMLError)
+                          OperationDeniedError, OperationInvalidError, XMLError)
 
 pytestmark = pytest.mark.simhost(domains=4, toolstack="xl")
 
@@ -207,3 +207,67 @@ def test_xml_desc_of_running_domains(simhost):
         desc = dom.xml_desc()
         assert "<currentMemory unit='KiB'>131072</currentMemory>" in desc and "/dev/vg0/desc" in desc
         dom.destroy()
+
+
+def test_a_refused_rename_changes_nothing(simhost):
+    """Persist first, then xl; when xl refuses, the stored definition is put back."""
+    confdir = os.path.join(simhost.root, "libxl")
+    uuid = "0badc0de-0000-4000-8000-00000000000c"
+    with xvirt.open(simhost.uri) as conn:
+        dom = conn.define_xml(xml("stays", uuid))
+        dom.create()
+        before = open(os.path.join(confdir, f"{uuid}.xml")).read()
+        with pytest.raises(InvalidArgError):
+            dom.rename("bad name with spaces")  # xend's name rules, which the simulated libxl keeps
+        assert dom.name == "stays" and open(os.path.join(confdir, f"{uuid}.xml")).read() == before
+        assert conn.lookup_by_name("stays") == dom
+        dom.destroy()
+        dom.undefine()
+
+
+def test_autostart_domains_start_with_the_host(simhost):
+    """Defined domains survive a host restart in xvirt's config directory; autostart ones run again."""
+    with xvirt.open(simhost.uri) as conn:
+        auto = conn.define_xml(xml("auto-on"))
+        auto.set_autostart(True)
+        manual = conn.define_xml(xml("auto-off"))
+        auto.create()
+        assert conn.start_autostart_domains() == []  # already running
+    simhost.restart()
+    with xvirt.open(simhost.uri) as conn:
+        assert conn.lookup_by_uuid(auto.uuid).id > 0
+        assert conn.lookup_by_uuid(manual.uuid).id == -1
+        assert conn.list_defined_domains() == ["auto-off"]
+    with xvirt.open(simhost.uri, readonly=True) as conn:
+        with pytest.raises(OperationDeniedError):
+            conn.start_autostart_domains()
+
+
+def test_without_a_hypervisor_channel_xl_list_answers(simhost):
+    """A libxl host where no hypercall channel is open here: reads fall back to ``xl list -v``
+    (one call per question), operations find the id the same way."""
+    from xvirt.driver.xen import XenDriver
+    from xvirt.uri import Target
+    target = Target("xen:///", "/nonexistent/xend", toolstack="libxl", xl_command=tuple(simhost.xl_command),
+                    config_dir=os.path.join(simhost.root, "libxl"))
+    truth = simhost.control.truth()["running"]
+    drv = XenDriver(target)
+    try:
+        assert drv.hv is None and drv.xs is None
+        assert drv.list_ids() == [t["domid"] for t in truth]
+        assert drv.request_counts()["xl"] == {"list": 1}
+        web = truth[1]
+        assert drv.lookup_name(web["name"]) == web["uuid"]
+        assert drv.lookup_id(web["domid"]) == web["uuid"]
+        f = drv.facts(web["uuid"], with_name=True)
+        assert (f.id, f.name, f.mem_kib, f.vcpus) == (web["domid"], web["name"], web["memory_kib"], web["vcpus"])
+        assert drv.request_counts()["xl"] == {"list": 4}
+        drv.suspend(web["uuid"])
+        assert drv.request_counts()["xl"] == {"list": 5, "pause": 1}
+        assert drv.facts(web["uuid"]).state == S.PAUSED
+        drv.resume(web["uuid"])
+        assert sorted(f.name for f in drv.all_facts(active=True, inactive=True)) == sorted(t["name"] for t in truth)
+        with pytest.raises(NoDomainError):
+            drv.lookup_name("nosuch")
+    finally:
+        drv.close()

@@ -35,7 +35,7 @@ def host():
 
 
 def xl(host, *args, check=True):
-    r = subprocess.run([sys.executable, "-m", "xvirt.sim.xl", "--root", host.root, *args],
+    r = subprocess.run([*host.xl_command, *args],
                        capture_output=True, text=True, timeout=60)
     if check and r.returncode != 0:
         raise AssertionError(f"xl {' '.join(args)} -> {r.returncode}: {r.stderr}")

@@ -180,6 +180,21 @@ def domrename_cmd(session, domain, new_name):
     emit("Domain successfully renamed\n")
 
 
+@click.command("autostart", cls=VirshCommand)
+@click.argument("domain")
+@click.option("--disable", is_flag=True, help="Turn autostart off.")
+@with_session
+def autostart_cmd(session, domain, disable):
+    """Autostart a domain when the host starts (toolstacks that keep defined domains: libxl)."""
+    dom = resolve_domain(session.conn, domain)
+    if disable:
+        _run(lambda: dom.set_autostart(False), f"Failed to unmark domain '{domain}' as autostarted")
+        emit(f"Domain '{domain}' unmarked as autostarted\n")
+    else:
+        _run(lambda: dom.set_autostart(True), f"Failed to mark domain '{domain}' as autostarted")
+        emit(f"Domain '{domain}' marked as autostarted\n")
+
+
 COMMANDS = [start_cmd, create_cmd, define_cmd, undefine_cmd, shutdown_cmd, reboot_cmd, destroy_cmd,
             suspend_cmd, resume_cmd, save_cmd, restore_cmd, setmem_cmd, setmaxmem_cmd, setvcpus_cmd,
-            domrename_cmd]
+            domrename_cmd, autostart_cmd]

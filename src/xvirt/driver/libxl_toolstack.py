@@ -16,6 +16,7 @@ libvirt errors in ``records.map_xl_error``.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tempfile
@@ -45,13 +46,14 @@ def _facts_from_row(row: xlp.ListRow, persistent: bool | None) -> Facts:
 
 
 def _parse(xml: str):
+    """Domain XML as libvirt's libxl driver reads it (devices and defaults of that driver)."""
     from ..domxml.xml_parse import parse_domain_xml
-    return parse_domain_xml(xml)
+    return parse_domain_xml(xml, driver="libxl")
 
 
 def _format(d) -> str:
     from ..domxml.xml_format import format_domain_xml
-    return format_domain_xml(d)
+    return format_domain_xml(d, style="libxl")
 
 
 def _to_xl_cfg(xml: str) -> str:
@@ -84,7 +86,7 @@ class LibxlToolstack(Toolstack):
     def _run(self, what: str, sub: str, *args) -> str:
         r = self.xl.run(sub, *args)
         # xl pause/unpause ignore libxl's return code (xl_vmcontrol.c): its log line tells
-        if r.returncode != 0 or "libxl: error:" in r.stderr:
+        if r.returncode != 0 or (sub in ("pause", "unpause") and "libxl: error:" in r.stderr):
             raise map_xl_error(r.returncode, r.stderr, what)
         return r.stdout
 
@@ -97,10 +99,15 @@ class LibxlToolstack(Toolstack):
 
     # -- stored definitions --------------------------------------------------------------------
     def _def(self, uuid: str):
-        """The stored definition of ``uuid`` (parsed, cached by file mtime), or None."""
+        """The stored definition of ``uuid`` (parsed, cached by file identity), or None.
+
+        The key is (inode, mtime, size): every write replaces the file (temp + rename), so a new
+        inode marks it even when two writes fall in one tick of the kernel's file clock, which
+        is coarser than ``st_mtime_ns`` suggests (one jiffy)."""
         path = os.path.join(self.store.path, f"{uuid}.xml")
         try:
-            mtime = os.stat(path).st_mtime_ns
+            st = os.stat(path)
+            mtime = (st.st_ino, st.st_mtime_ns, st.st_size)
         except (FileNotFoundError, ValueError):
             self._defs.pop(uuid, None)
             return None
@@ -276,17 +283,27 @@ class LibxlToolstack(Toolstack):
         self._check_name(d.name, d.uuid)
         if self.driver.running_id(d.uuid) is not None:
             raise OperationInvalidError(f"virDomainCreateXML: domain with uuid {d.uuid} is already running")
-        self._xl_create("virDomainCreateXML", text)
-        self.store.save_running(d.uuid, text)
+        self._start(d.uuid, text, "virDomainCreateXML")
         return d.uuid
+
+    def _start(self, uuid: str, text: str, what: str) -> None:
+        """Keep the definition the domain runs from, then ``xl create``; an error leaves nothing."""
+        previous = self.store.load_running(uuid)
+        self.store.save_running(uuid, text)
+        try:
+            self._xl_create(what, text)
+        except BaseException:
+            if previous is None:
+                self.store.delete_running(uuid)
+            else:
+                self.store.save_running(uuid, previous)
+            raise
 
     def start(self, uuid: str) -> None:
         d = self._def(uuid)
         if d is None:
             raise _no_domain(uuid)
-        text = _format(d)
-        self._xl_create("virDomainCreate", text)
-        self.store.save_running(uuid, text)
+        self._start(uuid, _format(d), "virDomainCreate")
 
     def undefine(self, uuid: str) -> None:
         if self._def(uuid) is None:
@@ -320,8 +337,13 @@ class LibxlToolstack(Toolstack):
     def save(self, uuid: str, path: str) -> None:
         self._simple(uuid, "virDomainSave", "save", str(path))
 
-    def _update_def(self, uuid: str, what: str, change) -> None:
+    def _own_def(self, uuid: str):
+        """A private copy of the stored definition, to change and save (the cache stays as stored)."""
         d = self._def(uuid)
+        return copy.deepcopy(d) if d is not None else None
+
+    def _update_def(self, uuid: str, what: str, change) -> None:
+        d = self._own_def(uuid)
         if d is None:
             raise _no_domain(uuid)
         change(d)
@@ -364,14 +386,21 @@ class LibxlToolstack(Toolstack):
         if not isinstance(name, str) or not name or "/" in name or "\n" in name or len(name) > 1024:
             raise InvalidArgError(f"{what}: invalid domain name {name!r}")
         self._check_name(name, uuid)
-        d = self._def(uuid)
-        if self.driver.running_id(uuid) is not None:
-            self._simple(uuid, what, "rename", name)
-        elif d is None:
+        d = self._own_def(uuid)
+        running = self.driver.running_id(uuid) is not None
+        if d is None and not running:
             raise _no_domain(uuid)
-        if d is not None:
-            d.name = name
+        if d is not None:  # persist first; put the old definition back if xl refuses
+            old_name, d.name = d.name, name
             self.store.save(uuid, _format(d))
+        try:
+            if running:
+                self._simple(uuid, what, "rename", name)
+        except BaseException:
+            if d is not None:
+                d.name = old_name
+                self.store.save(uuid, _format(d))
+            raise
 
     def autostart(self, uuid: str) -> bool:
         if self._def(uuid) is None:
@@ -386,3 +415,6 @@ class LibxlToolstack(Toolstack):
                 raise _no_domain(uuid)
             raise OperationInvalidError("virDomainSetAutostart: cannot set autostart for transient domain")
         self.store.set_autostart(uuid, on)
+
+    def autostart_uuids(self) -> list[str]:
+        return [u for u in self.store.uuids() if self.store.autostart(u)]

@@ -11,8 +11,8 @@ import uuid as _uuid
 from dataclasses import dataclass
 
 from ..constants import DomainState as S
-from ..errors import (DomainExistsError, ErrorDomain, InvalidArgError, LibvirtError, NoDomainError,
-                      OperationFailedError, OperationInvalidError, XendError)
+from ..errors import (DomainExistsError, ErrorDomain, InvalidArgError, LibvirtError, NoConnectError,
+                      NoDomainError, OperationFailedError, OperationInvalidError, XendError)
 from ..protocol import domtable as dt
 from ..protocol import sxp
 
@@ -153,6 +153,7 @@ def map_xend_error(e: LibvirtError, what: str) -> LibvirtError:
 
 # xl's messages (tools/xl, libxl) -> libvirt error classes; the first match wins
 _XL_MESSAGES = (
+    ("cannot init xl context", NoConnectError),   # not root, no Xen, or no privcmd
     ("is an invalid domain identifier", NoDomainError),
     ("Non-existant domain", NoDomainError),
     ("already exists", DomainExistsError),

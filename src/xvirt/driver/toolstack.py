@@ -138,6 +138,10 @@ class Toolstack:
     def set_autostart(self, uuid: str, on: bool) -> None:
         self._unsupported("virDomainSetAutostart")
 
+    def autostart_uuids(self) -> list[str]:
+        """Defined domains marked to start with the host (none where the toolstack keeps none)."""
+        return []
+
 
 class NoToolstack(Toolstack):
     """A host where neither XenD nor ``xl`` was found: running domains are still read from the

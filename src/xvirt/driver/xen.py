@@ -1,19 +1,21 @@
 """The Xen driver: answers each question from the cheapest channel that can answer it correctly.
 
+The driver composes three channels and is the only layer that knows them: the hypervisor domain
+table, xenstore, and a toolstack (``toolstack.py``: XenD, libxl through ``xl``, or none).
 Channel order (DESIGN §2-3): ids, UUIDs, state, memory, vcpus and cpu time come from the
 hypervisor domain table (one read, no daemon); names come from xenstore (a read, or the
-watch-validated cache after one round trip for bulk calls); XenD is asked only for inactive
-domains, configs and lifecycle operations. Every answer is true at some instant during the call:
-a cached id<->UUID binding is used only after the table record of that id shows the same handle,
-and a name read between two table reads that agree is the name of that domain.
+watch-validated cache after one round trip for bulk calls); the toolstack is asked only for
+inactive domains, configs and lifecycle operations. Every answer is true at some instant during
+the call: a cached id<->UUID binding is used only after the table record of that id shows the
+same handle, and a name read between two table reads that agree is the name of that domain.
 
-A destroyed domain stays in the table as ``dying`` until the hypervisor frees it, while XenD
-has already forgotten it; the driver treats dying records as gone everywhere (lists, lookups,
-a handle's id), so the channels never disagree about whether a domain runs.
+A destroyed domain stays in the table as ``dying`` until the hypervisor frees it, while the
+toolstack has already forgotten it; the driver treats dying records as gone everywhere (lists,
+lookups, a handle's id), so the channels never disagree about whether a domain runs.
 
 Without a domain table (XenD-only URIs, or ``xen:///`` where no hypercall channel exists here)
-the driver asks XenD, with one bulk ``?detail=1`` request for lists and stats; with
-``max_staleness`` it may answer from a snapshot no older than that.
+the driver asks the toolstack: XenD with one bulk ``?detail=1`` request for lists and stats (with
+``max_staleness`` it may answer from a snapshot no older than that), libxl with ``xl list -v``.
 """
 
 from __future__ import annotations
@@ -85,6 +87,19 @@ class XenDriver:
     @property
     def toolstack(self) -> str:
         return self.ts.name
+
+    @property
+    def xend(self):
+        """The XenD client when the toolstack is XenD (driver-internal; None otherwise)."""
+        return getattr(self.ts, "xend", None)
+
+    def node(self) -> list:
+        """XenD's node record (``GET /xend/node/``); NoSupportError on other toolstacks."""
+        node = getattr(self.ts, "node", None)
+        if node is None:
+            raise NoSupportError(f"this function is not supported by the {self.ts.name} toolstack: "
+                                 "XenD's node record")
+        return node()
 
     # -- counts ---------------------------------------------------------------------------------
     def request_counts(self) -> dict:
@@ -472,6 +487,24 @@ class XenDriver:
 
     def set_autostart(self, uuid: str, on: bool) -> None:
         self.ts.set_autostart(uuid, bool(on))
+
+    def start_autostart(self) -> tuple[list[str], dict[str, str]]:
+        """Start every inactive domain marked autostart, as libvirtd does when it starts:
+        (UUIDs started, {UUID: error message} for those that failed)."""
+        wanted = self.ts.autostart_uuids()
+        if not wanted:
+            return [], {}
+        running = self.running_uuids()
+        started, failed = [], {}
+        for uuid in wanted:
+            if uuid in running:
+                continue
+            try:
+                self.ts.start(uuid)
+                started.append(uuid)
+            except LibvirtError as e:
+                failed[uuid] = e.message
+        return started, failed
 
 
 XL_PATHS = ("/usr/sbin/xl", "/usr/local/sbin/xl")

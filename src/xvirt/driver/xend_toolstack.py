@@ -45,8 +45,8 @@ def _kib_to_mib(kib: int) -> int:
 class XendToolstack(Toolstack):
     name = "xend"
 
-    def __init__(self, address, *, max_staleness: float | None = None) -> None:
-        self.xend = XendClient(address)
+    def __init__(self, address, *, max_staleness: float | None = None, client: XendClient | None = None) -> None:
+        self.xend = client if client is not None else XendClient(address)
         self.max_staleness = max_staleness
         self._snap: _Snapshot | None = None
         self._config_format: int | None = None

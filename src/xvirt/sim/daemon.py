@@ -93,6 +93,8 @@ def serve(args: argparse.Namespace) -> int:
     counters.reset()  # seeding is not client traffic
     with open(paths.pidfile, "w") as f:
         f.write(str(os.getpid()))
+    if xl:  # boot starts xvirt's autostart domains (as libvirtd does at its start), before "ready"
+        _autostart(args.name, paths.root, log)
     info = {"name": args.name, "pid": os.getpid(), "uri": f"xen+sim:///{args.name}",
             "xend_latency_ms": args.xend_latency_ms, "tcp": args.tcp, "domains": args.domains,
             "first_domid": args.first_domid, "host_cpus": args.host_cpus, "toolstack": args.toolstack,
@@ -130,6 +132,19 @@ def serve(args: argparse.Namespace) -> int:
         except FileNotFoundError:
             pass
     return 0
+
+
+def _autostart(name: str, root: str, log) -> None:
+    config_dir = os.path.join(root, "libxl")
+    if not any(n.endswith(".autostart") for n in (os.listdir(config_dir) if os.path.isdir(config_dir) else [])):
+        return
+    try:
+        from ..connection import Connection
+        with Connection(sim_uri(name, root)) as conn:
+            started = conn.start_autostart_domains()
+        log(f"autostart: started {len(started)} domain(s)")
+    except Exception as e:  # noqa: BLE001 - a failed autostart must not take the host down
+        log(f"autostart failed: {e!r}")
 
 
 def main(argv: list[str] | None = None) -> int:

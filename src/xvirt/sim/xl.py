@@ -147,9 +147,7 @@ class Xl:
         if len(data) > MAX_CFG:
             raise XlExit(1, f"Failed to parse config: {path}: file too large")
         try:
-            from ..domxml import domain_xml_to_sxpr, native_to_xml
-            config = domain_xml_to_sxpr(native_to_xml(data.decode("utf-8", "replace"), "xen-xl"),
-                                            driver="libxl")
+            config = _host_config(data.decode("utf-8", "replace"))
         except LibvirtError as e:
             raise XlExit(1, f"Failed to parse config: {e.message}") from None
         try:
@@ -269,6 +267,33 @@ class Xl:
                 msg = f'domain with name "{rest[1]}" already exists.'
             raise XlExit(1, f"libxl: error: libxl_domain.c: Domain {d['domid']}:{msg}\n"
                             f"Can't rename domain '{rest[0]}'.") from None
+
+
+def _host_config(cfg: str) -> str:
+    """The simulated host's create config (SXP) for an xl.cfg: through domain XML; what XenD's
+    config cannot express (network disks, SPICE, ...) but libxl accepts is left out of the
+    host's copy, which only needs identity, sizes, kernel and lifecycle actions."""
+    from ..domxml import domain_xml_to_sxpr, native_to_xml
+    from ..domxml.xml_parse import parse_domain_xml
+    from ..errors import NoSupportError, XMLError
+    xml = native_to_xml(cfg, "xen-xl")
+    try:
+        return domain_xml_to_sxpr(xml, driver="libxl")
+    except (NoSupportError, XMLError):
+        d = parse_domain_xml(xml, driver="libxl")
+    image = ["hvm" if d.hvm else "linux"]
+    for key, val in (("kernel", d.kernel), ("ramdisk", d.initrd), ("args", d.cmdline)):
+        if val:
+            image.append([key, val])
+    vcpus = d.vcpus_current or d.vcpus
+    config = ["vm", ["name", d.name], ["uuid", d.uuid], ["memory", str(max(1, (d.current_memory or d.memory) // 1024))],
+              ["maxmem", str(max(1, d.memory // 1024))], ["vcpus", str(d.vcpus)],
+              ["vcpu_avail", str((1 << vcpus) - 1)], ["image", image]]
+    for key in ("on_poweroff", "on_reboot", "on_crash"):
+        val = getattr(d, key)
+        if val in ("destroy", "restart", "preserve", "rename-restart"):
+            config.append([key, val])
+    return sxp.show(config)
 
 
 def _mem_kb(text: str) -> int | None:
