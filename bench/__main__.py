@@ -68,7 +68,8 @@ def ensure_matplotlib(install: bool) -> str:
     import importlib.util
     if importlib.util.find_spec("matplotlib") is not None:
         return "matplotlib"
-    if install:
+    if install and sys.prefix != sys.base_prefix:  # only ever into a virtualenv (make bench: .venv)
+        log("installing matplotlib into the virtualenv for the plot")
         r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "matplotlib"],
                            capture_output=True, text=True)
         if r.returncode == 0:

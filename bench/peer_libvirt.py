@@ -56,15 +56,15 @@ def available() -> tuple[bool, str]:
 
 
 def ensure_installed(allow_install: bool) -> tuple[bool, str]:
+    """Install the peer's Debian packages if missing, through scripts/apt-install (which says what
+    it installs and keeps libvirtd's service from starting: the benchmark runs its own)."""
     ok, why = available()
     if ok or not allow_install:
         return ok, why
-    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES]):
-        r = subprocess.run(sudo + cmd, env=env, capture_output=True, text=True)
-        if r.returncode != 0:
-            return False, f"{' '.join(cmd[:2])} failed: {(r.stderr or r.stdout).strip()[-300:]}"
+    print(f"bench: installing Debian packages for the libvirt peer: {' '.join(PACKAGES)}", file=sys.stderr)
+    r = subprocess.run([os.path.join(REPO, "scripts", "apt-install"), *PACKAGES], capture_output=True, text=True)
+    if r.returncode != 0:
+        return False, f"apt-install failed: {(r.stderr or r.stdout).strip()[-300:]}"
     return available()
 
 

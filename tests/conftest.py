@@ -1,4 +1,4 @@
-"""Shared fixtures: the isolated simulated host and the shared corpus location."""
+"""Shared fixtures: the isolated simulated host and the test corpus kept in the repository."""
 
 from pathlib import Path
 
@@ -6,12 +6,12 @@ import pytest
 
 from xvirt.testing import simhost  # noqa: F401 - re-exported as a fixture
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 
 
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
-    path = SHARED / "corpus"
-    if not path.is_dir():
-        pytest.fail(f"shared corpus not found at {path}: CI must have shared/ beside the checkout")
-    return path
+    """tests/data/corpus (xend-sexpr/, with provenance in each corpus's SOURCES.md)."""
+    if not (CORPUS / "xend-sexpr").is_dir():
+        pytest.fail(f"test corpus not found at {CORPUS}/xend-sexpr: the checkout is incomplete")
+    return CORPUS

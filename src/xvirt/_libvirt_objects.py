@@ -20,7 +20,6 @@ import threading
 import traceback
 import weakref
 
-from . import domxml
 from ._libvirt_constants import ERROR_DOMAIN_NAMES, VIR_CONNECT_RO
 from .connection import Connection
 from .connection import open as _xvirt_open
@@ -28,7 +27,8 @@ from .domain import Domain
 from .errors import ErrorCode, InvalidArgError, LibvirtError, error_for_code
 
 __all__ = ["virConnect", "virDomain", "open", "openReadOnly", "openAuth", "getVersion",
-           "registerErrorHandler", "virGetLastError", "virResetLastError", "virEventRegisterDefaultImpl",
+           "registerErrorHandler", "virGetLastError", "virGetLastErrorCode", "virGetLastErrorDomain",
+           "virGetLastErrorMessage", "virResetLastError", "virInitialize", "virEventRegisterDefaultImpl",
            "LIBVIRT_API_VERSION"]
 
 # The libvirt-python API level this facade answers to (getVersion()/getLibVersion()): programs
@@ -85,8 +85,31 @@ def virGetLastError() -> tuple | None:
     return getattr(_last, "err", None)
 
 
+def virGetLastErrorCode() -> int:
+    """The code of the thread's last error (``VIR_ERR_OK``, 0, when there is none)."""
+    err = virGetLastError()
+    return err[0] if err else 0
+
+
+def virGetLastErrorDomain() -> int:
+    """The error domain of the thread's last error (``VIR_FROM_NONE``, 0, when there is none)."""
+    err = virGetLastError()
+    return err[1] if err else 0
+
+
+def virGetLastErrorMessage() -> str:
+    """The message of the thread's last error; libvirt's "no error" when there is none."""
+    err = virGetLastError()
+    return err[2] if err else "no error"
+
+
 def virResetLastError() -> None:
     _last.err = None
+
+
+def virInitialize() -> int:
+    """libvirt's library initialisation: nothing to do here, returns 0."""
+    return 0
 
 
 def virEventRegisterDefaultImpl() -> int:
@@ -208,6 +231,63 @@ class virConnect:
         n = self._conn("virNodeGetInfo").node_info()
         return [n.model, int(n.memory_kib) // 1024, n.cpus, n.mhz, n.nodes, n.sockets, n.cores, n.threads]
 
+    @_api
+    def isEncrypted(self) -> int:
+        self._conn("virConnectIsEncrypted")
+        return 0
+
+    @_api
+    def isSecure(self) -> int:
+        """1 unless XenD is reached over TCP (libvirt's Xen driver: every channel but that is secure)."""
+        return int(isinstance(self._conn("virConnectIsSecure").target.xend, str))
+
+    # -- host: capabilities and usage -------------------------------------------------------------
+    @_api
+    def getCapabilities(self) -> str:
+        return self._conn("virConnectGetCapabilities").capabilities()
+
+    @_api
+    def getFreeMemory(self) -> int:
+        """Free host memory in bytes (not KiB, as in libvirt)."""
+        return self._conn("virNodeGetFreeMemory").free_memory()
+
+    @_api
+    def getCellsFreeMemory(self, startCell: int, maxCells: int) -> list:
+        """Free memory in bytes of each NUMA cell from ``startCell``, at most ``maxCells`` of them."""
+        return self._conn("virNodeGetCellsFreeMemory").cells_free_memory(int(startCell), int(maxCells))
+
+    @_api
+    def getMemoryStats(self, cellNum: int, flags: int = 0) -> dict:
+        """``{"total": KiB, "free": KiB}`` of the host (``VIR_NODE_MEMORY_STATS_ALL_CELLS``) or a cell."""
+        conn = self._conn("virNodeGetMemoryStats")
+        _check_flags(flags, 0, "virNodeGetMemoryStats")
+        return conn.memory_stats(int(cellNum))
+
+    @_api
+    def getCPUStats(self, cpuNum: int, flags: int = 0) -> dict:
+        """``{"kernel", "user", "idle", "iowait"}`` in ns of all CPUs (``VIR_NODE_CPU_STATS_ALL_CPUS``) or one."""
+        conn = self._conn("virNodeGetCPUStats")
+        _check_flags(flags, 0, "virNodeGetCPUStats")
+        return conn.cpu_stats(int(cpuNum))
+
+    @_api
+    def getCPUMap(self, flags: int = 0) -> tuple:
+        """``(cpus, (online?, ...), online count)`` as libvirt-python returns it."""
+        conn = self._conn("virNodeGetCPUMap")
+        _check_flags(flags, 0, "virNodeGetCPUMap")
+        cpumap = conn.cpu_map()
+        return (len(cpumap), tuple(cpumap), sum(cpumap))
+
+    @_api
+    def getMaxVcpus(self, type) -> int:  # noqa: A002 - libvirt's name
+        return self._conn("virConnectGetMaxVcpus").max_vcpus(type)
+
+    @_api
+    def getSysinfo(self, flags: int = 0) -> str:
+        conn = self._conn("virConnectGetSysinfo")
+        _check_flags(flags, 0, "virConnectGetSysinfo")
+        return conn.sysinfo()
+
     # -- listing ----------------------------------------------------------------------------------
     @_api
     def listDomainsID(self) -> list:
@@ -285,6 +365,13 @@ class virConnect:
         return self._dom(conn.create_xml(xmlDesc))
 
     @_api
+    def createLinux(self, xmlDesc: str, flags: int = 0) -> "virDomain":
+        """libvirt's old name of createXML (virDomainCreateLinux)."""
+        conn = self._conn("virDomainCreateLinux")
+        _check_flags(flags, 0, "virDomainCreateLinux")
+        return self._dom(conn.create_xml(xmlDesc))
+
+    @_api
     def restore(self, frm: str) -> int:
         self._conn("virDomainRestore").restore(frm)
         return 0
@@ -293,15 +380,13 @@ class virConnect:
     def domainXMLFromNative(self, nativeFormat: str, nativeConfig: str, flags: int = 0) -> str:
         conn = self._conn("virConnectDomainXMLFromNative")
         _check_flags(flags, 0, "virConnectDomainXMLFromNative")
-        return domxml.domain_xml_from_native(nativeFormat, nativeConfig,
-                                             xend_config_format=conn.xend_config_format)
+        return conn.domain_xml_from_native(nativeFormat, nativeConfig)
 
     @_api
     def domainXMLToNative(self, nativeFormat: str, domainXml: str, flags: int = 0) -> str:
         conn = self._conn("virConnectDomainXMLToNative")
         _check_flags(flags, 0, "virConnectDomainXMLToNative")
-        return domxml.domain_xml_to_native(nativeFormat, domainXml,
-                                           xend_config_format=conn.xend_config_format)
+        return conn.domain_xml_to_native(nativeFormat, domainXml)
 
 
 class virDomain:

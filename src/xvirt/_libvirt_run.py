@@ -1,7 +1,8 @@
 """Run an unmodified ``import libvirt`` program against xvirt: ``python -m xvirt.libvirt PROGRAM.py [ARGS...]``.
 
-The runner makes ``libvirt`` an alias of ``xvirt.libvirt`` in ``sys.modules`` (so it wins over an
-installed libvirt-python for this process only), then runs the program as ``__main__`` with its
+The runner makes ``libvirt`` an alias of ``xvirt.libvirt`` in ``sys.modules`` (and ``libvirt_qemu``,
+``libvirt_lxc`` of xvirt's modules of those names), so they win over an installed libvirt-python
+for this process only, then runs the program as ``__main__`` with its
 own ``sys.argv`` and ``sys.path[0]``, as ``python PROGRAM.py`` would. ``--shim-path`` prints a
 directory that does the same through ``PYTHONPATH`` for programs started some other way.
 """
@@ -25,9 +26,13 @@ module. --shim-path prints a directory to put on PYTHONPATH for the same effect.
 
 
 def install() -> None:
-    """Make ``import libvirt`` return ``xvirt.libvirt`` in this process."""
+    """Make ``import libvirt`` (and ``libvirt_qemu``, ``libvirt_lxc``) return xvirt's modules in this process."""
     import xvirt.libvirt as facade
+    import xvirt.libvirt_lxc as lxc
+    import xvirt.libvirt_qemu as qemu
     sys.modules["libvirt"] = facade
+    sys.modules["libvirt_qemu"] = qemu
+    sys.modules["libvirt_lxc"] = lxc
 
 
 def shim_path() -> str:

@@ -1,23 +1,25 @@
 """``Connection`` and ``open()``: the public entry point, over the Xen driver of ``xvirt.driver``.
 
 A connection owns one driver (three channels), is usable as a context manager and from several
-threads, and refuses operations when read-only. ``xen+sim`` URIs start the simulated host on
-demand (unless ``?autostart=0``).
+threads, and refuses operations when read-only. Of the ``xen+sim`` URIs only the embedded default
+host (``xen+sim:///default``) starts on demand, saying so on stderr (not with ``?autostart=0``);
+any other simulated host must be running already.
 """
 
 from __future__ import annotations
 
 import re
-import uuid as _uuid
+import sys
 from typing import NamedTuple
 
 from . import __version__
 from .constants import ListFlags, StatsGroups, StatsFlags, DomainState as S
 from .domain import Domain
-from .driver.records import Facts
+from .driver import nodefacts
+from .driver.records import Facts, parse_uuid as _parse_uuid
 from .driver.xen import XenDriver
-from .errors import ErrorDomain, InvalidArgError, NoConnectError, NoDomainError, OperationDeniedError
-from .protocol import sxp
+from .errors import (ErrorDomain, InvalidArgError, NoConnectError, NoDomainError, NoSupportError,
+                     OperationDeniedError)
 from .uri import Target, parse_uri
 
 __all__ = ["open", "Connection", "DomainStats", "NodeInfo"]
@@ -45,38 +47,27 @@ def open(uri: str | None = None, *, readonly: bool = False, max_staleness: float
     return Connection(uri, readonly=readonly, max_staleness=max_staleness)
 
 
-def _parse_uuid(value) -> str:
-    try:
-        if isinstance(value, (bytes, bytearray)):
-            if len(value) != 16:
-                raise ValueError
-            return str(_uuid.UUID(bytes=bytes(value)))
-        return str(_uuid.UUID(hex=str(value).strip()))
-    except (ValueError, TypeError):
-        raise InvalidArgError(f"Invalid UUID: {value!r}") from None
-
-
 def _start_sim(target: Target) -> None:
-    from .sim import daemon
-    if daemon.is_running(target.sim_name, target.sim_root):
-        return
-    if not target.autostart:
-        raise NoConnectError(f"simulated host {target.sim_name!r} is not running (start it with `xvirt sim start`)")
-    daemon.start(target.sim_name, root=target.sim_root)
+    from .sim import launcher  # runs the host as a separate process; imports none of its code
+    started = launcher.ensure_running(target.sim_name, target.sim_root, autostart=target.autostart)
+    if started is not None:
+        sys.stderr.write(launcher.describe_start(started) + "\n")
+        sys.stderr.flush()
 
 
 class Connection:
     def __init__(self, uri: str | None = None, *, readonly: bool = False,
                  max_staleness: float | None = None) -> None:
-        if max_staleness is not None and max_staleness < 0:
-            raise InvalidArgError("max_staleness must be >= 0 seconds")
+        if max_staleness is not None and (isinstance(max_staleness, bool) or not isinstance(max_staleness, (int, float))
+                                          or not max_staleness >= 0 or max_staleness == float("inf")):
+            raise InvalidArgError("max_staleness must be a finite number of seconds >= 0")
         self.target = parse_uri(uri)
+        if max_staleness is None:  # the keyword wins over the URI's ?max_staleness=
+            max_staleness = self.target.max_staleness
         if self.target.sim_name is not None:
             _start_sim(self.target)
         self.readonly = readonly
         self._driver = XenDriver(self.target, max_staleness=max_staleness)
-        self._config_format: int | None = None
-        self._static: tuple[bytes | None, list] | None = None
         self._closed = False
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -111,12 +102,12 @@ class Connection:
     @property
     def xend_config_format(self) -> int:
         """XenD's config format version (node ``xend_config_format``; absent before 3.0.3 = 1)."""
-        if self._config_format is None:
-            try:
-                self._config_format = int(sxp.child_value(self._node_static(), "xend_config_format", "1"))
-            except (ValueError, TypeError):
-                self._config_format = 1
-        return self._config_format
+        return self._driver.config_format()
+
+    @property
+    def toolstack(self) -> str:
+        """The host's toolstack: ``"xend"``, ``"libxl"`` (through ``xl``) or ``"none"``."""
+        return self._driver.toolstack
 
     def request_counts(self) -> dict:
         return self._driver.request_counts()
@@ -218,80 +209,128 @@ class Connection:
         return self.node_info().cpus
 
     def node_info(self) -> NodeInfo:
-        """The host's CPUs and memory: from the hypervisor (``physinfo``) without asking XenD,
-        else from XenD's node record."""
-        hv = self._driver.hv
-        if hv is not None:
-            p = hv.physinfo()
-            if p.cpu_mhz:
-                nodes, sockets, cores, threads = p.topology
-                return NodeInfo("x86_64", p.total_memory_mib * 1024, p.host_cpus, p.cpu_mhz,
-                                nodes, sockets, cores, threads)
-        node = self._driver.node()
-
-        def v(key: str, default: str = "0") -> int:
-            try:
-                return int(sxp.child_value(node, key, default))
-            except ValueError:
-                return 0
-        return NodeInfo(sxp.child_value(node, "machine", "x86_64"), v("total_memory") * 1024, v("nr_cpus"),
-                        v("cpu_mhz"), v("nr_nodes", "1"), v("sockets_per_node", "1"),
-                        v("cores_per_socket", "1"), v("threads_per_core", "1"))
+        """The host's CPUs and memory: from the hypervisor (``physinfo``) without asking the
+        toolstack, else from the toolstack's host facts."""
+        return NodeInfo(*self._driver.node_info())
 
     def hostname(self) -> str:
-        return sxp.child_value(self._node_static(), "host", "localhost")
-
-    def _node_static(self) -> list:
-        """XenD's node record, kept for this boot of the host: hostname, Xen version and config
-        format do not change while it runs (a new boot of the simulated host has a new boot id)."""
-        boot = self._driver.hv.boot_id() if self._driver.hv is not None else None
-        if self._static is None or self._static[0] != boot:
-            self._static = (boot, self._driver.node())
-        return self._static[1]
+        return self._driver.host_static().get("host", "localhost")
 
     def version(self) -> int:
-        node = self._node_static()
+        node = self._driver.host_static()
         # the release is the first number in xen_extra (".4-1" -> 4); libvirt 2006 glued every
         # digit together ("41"), later versions read the first number, as here
-        m = re.search(r"\d+", sxp.child_value(node, "xen_extra", "") or "")
+        m = re.search(r"\d+", node.get("xen_extra", "") or "")
         digits = m.group(0) if m else ""
         try:
-            major = int(sxp.child_value(node, "xen_major", "0"))
-            minor = int(sxp.child_value(node, "xen_minor", "0"))
+            major = int(node.get("xen_major", "0"))
+            minor = int(node.get("xen_minor", "0"))
         except ValueError:
             major = minor = 0
         return major * 1_000_000 + minor * 1_000 + (int(digits[:3]) if digits else 0)
+
+    # -- host: capabilities and usage (the driver picks the channel) -------------------------------
+    def capabilities(self) -> str:
+        """libvirt's capabilities XML of the Xen host (host CPU, migration, guest types and arches);
+        from the toolstack's host facts (XenD's node record, ``xl info``), read once per boot."""
+        return nodefacts.capabilities_xml(self._driver.host_static())
+
+    def free_memory(self) -> int:
+        """Free host memory in bytes (virNodeGetFreeMemory)."""
+        return self._driver.node_free_kib() * 1024
+
+    def cells_free_memory(self, start: int = 0, max_cells: int | None = None) -> list[int]:
+        """Free memory in bytes of NUMA cells ``start`` .. ``start + max_cells - 1``."""
+        cells = self._driver.node_cells_free_kib()
+        if max_cells is None:
+            max_cells = len(cells) - int(start)
+        if not 0 <= int(start) < len(cells) or int(max_cells) <= 0:
+            raise InvalidArgError(f"invalid argument: start cell {start} and count {max_cells} "
+                                  f"for a host of {len(cells)} cell(s)")
+        return [kib * 1024 for kib in cells[int(start): int(start) + int(max_cells)]]
+
+    def memory_stats(self, cell: int = -1) -> dict[str, int]:
+        """Host memory in KiB: ``total`` and ``free`` of the host (cell -1) or of one NUMA cell."""
+        cells = self._driver.node_cells_free_kib()
+        if cell == -1:
+            return {"total": self.node_info().memory_kib, "free": sum(cells)}
+        if not 0 <= int(cell) < len(cells):
+            raise InvalidArgError(f"invalid argument: cell number {cell} not in 0..{len(cells) - 1}")
+        if len(cells) == 1:
+            return {"total": self.node_info().memory_kib, "free": cells[0]}
+        return {"free": cells[int(cell)]}
+
+    def cpu_stats(self, cpu: int = -1) -> dict[str, int]:
+        """Physical CPU time in ns (``kernel``, ``user``, ``idle``, ``iowait``) of the host (cpu -1)
+        or one CPU. Xen accounts only idle time per physical CPU; the rest is time spent running
+        domains' vCPUs, reported as ``user`` (``kernel``/``iowait`` are not accounted: 0)."""
+        times = self._driver.node_cpu_times()
+        if times is None:
+            raise NoSupportError("this function is not supported by the connection driver: virNodeGetCPUStats "
+                                 "(physical CPU times need the hypervisor channel)")
+        ncpus, idle, uptime = times
+        if cpu == -1:
+            total, idle_part = uptime * ncpus, idle
+        elif 0 <= int(cpu) < ncpus:
+            total, idle_part = uptime, idle // ncpus     # the simulated CPUs share the load evenly
+        else:
+            raise InvalidArgError(f"Invalid cpuNum {cpu}: the host has {ncpus} CPUs")
+        idle_part = min(idle_part, total)
+        return {"kernel": 0, "user": total - idle_part, "idle": idle_part, "iowait": 0}
+
+    def cpu_map(self) -> list[bool]:
+        """Which physical CPUs are online (all the hypervisor reports)."""
+        return [True] * self.node_info().cpus
+
+    def max_vcpus(self, type: str | None = None) -> int:  # noqa: A002 - libvirt's name
+        """The most vCPUs a guest can have (Xen's MAX_VIRT_CPUS, as libvirt's Xen driver answers)."""
+        if type is not None and str(type).lower() != "xen":
+            raise InvalidArgError(f"invalid argument: virConnectGetMaxVcpus: unknown type {type!r}")
+        return nodefacts.MAX_VIRT_CPUS
+
+    def sysinfo(self) -> str:
+        """libvirt's ``<sysinfo type='smbios'>`` of the host."""
+        return nodefacts.sysinfo_xml(self._driver.node_dmi())
 
     @staticmethod
     def lib_version() -> int:
         major, minor, micro = (int(x) for x in __version__.split("."))
         return major * 1_000_000 + minor * 1_000 + micro
 
+    def start_autostart_domains(self) -> list[Domain]:
+        """Start the inactive domains marked autostart (what libvirtd does at its start; the
+        simulated xl host does it at boot). Failures are logged to nobody and skipped: the
+        domains that did start are returned."""
+        self._check_writable("autostart")
+        started, _failed = self._driver.start_autostart()
+        return [self._domain(u) for u in started]
+
+    # -- native configuration formats -------------------------------------------------------------
+    def domain_xml_from_native(self, native_format: str, config: str) -> str:
+        """``virConnectDomainXMLFromNative``: 'xen-xl', 'xen-xm' or 'xen-sxpr' text -> XML.
+
+        xl and xm conversions need nothing from the host (no request is made); xen-sxpr uses
+        the host's xend_config_format.
+        """
+        from .domxml import domain_xml_from_native
+        xcf = self.xend_config_format if native_format == "xen-sxpr" else 4
+        return domain_xml_from_native(native_format, config, xend_config_format=xcf)
+
+    def domain_xml_to_native(self, native_format: str, xml: str) -> str:
+        """``virConnectDomainXMLToNative``: domain XML -> 'xen-xl', 'xen-xm' or 'xen-sxpr' text."""
+        from .domxml import domain_xml_to_native
+        xcf = self.xend_config_format if native_format == "xen-sxpr" else 4
+        return domain_xml_to_native(native_format, xml, xend_config_format=xcf)
+
     # -- creation ---------------------------------------------------------------------------------
     def restore(self, path: str) -> None:
         self._check_writable("virDomainRestore")
-        self._driver.dir_op("restore", "virDomainRestore", file=str(path))
+        self._driver.restore(str(path))
 
     def define_xml(self, xml: str) -> Domain:
-        from .domxml import domain_xml_to_sxpr
         self._check_writable("virDomainDefineXML")
-        config = domain_xml_to_sxpr(xml, xend_config_format=self.xend_config_format)
-        self._driver.dir_op("new", "virDomainDefineXML", config=config)
-        return self._domain(self._uuid_of_config(config))
+        return self._domain(self._driver.define_xml(xml))
 
     def create_xml(self, xml: str, flags: int = 0) -> Domain:
-        from .domxml import domain_xml_to_sxpr
         self._check_writable("virDomainCreateXML")
-        config = domain_xml_to_sxpr(xml, xend_config_format=self.xend_config_format)
-        rec = self._driver.dir_op("create", "virDomainCreateXML", config=config)
-        uuid = self._uuid_of_config(config) if not isinstance(rec, list) else \
-            _parse_uuid(sxp.child_value(rec, "uuid") or self._uuid_of_config(config))
-        self._driver.op(uuid, "unpause", "virDomainCreateXML")  # xend creates domains paused
-        return self._domain(uuid)
-
-    def _uuid_of_config(self, config: str) -> str:
-        tree = sxp.parse(config)
-        raw = sxp.child_value(tree, "uuid")
-        if raw:
-            return _parse_uuid(raw)
-        return self.lookup_by_name(sxp.child_value(tree, "name")).uuid
+        return self._domain(self._driver.create_xml(xml))

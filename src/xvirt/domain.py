@@ -19,15 +19,11 @@ __all__ = ["Domain", "DomainInfo"]
 
 
 class DomainInfo(NamedTuple):
-    state: int
+    state: DomainState      # always a DomainState member (an int), running or not
     max_mem_kib: int
     mem_kib: int
     vcpus: int
     cpu_time_ns: int
-
-
-def _kib_to_mib(kib: int) -> int:
-    return max(1, -(-int(kib) // 1024))
 
 
 class Domain:
@@ -52,95 +48,96 @@ class Domain:
         return _uuid.UUID(self.uuid).bytes
 
     @property
+    def _drv(self):
+        return self._conn._driver
+
+    @property
     def connection(self) -> "Connection":
         return self._conn
 
     # -- reads ----------------------------------------------------------------------------------
     @property
     def id(self) -> int:
-        return self._conn._driver.current_id(self.uuid)
+        return self._drv.current_id(self.uuid)
 
     @property
     def name(self) -> str:
-        return self._conn._driver.name(self.uuid)
+        return self._drv.name(self.uuid)
 
     def info(self) -> DomainInfo:
-        f = self._conn._driver.facts(self.uuid)
-        return DomainInfo(f.state, f.max_mem_kib, f.mem_kib, f.vcpus, f.cpu_time_ns)
+        f = self._drv.facts(self.uuid)
+        return DomainInfo(DomainState(f.state), f.max_mem_kib, f.mem_kib, f.vcpus, f.cpu_time_ns)
 
-    def state(self) -> tuple[int, int]:
-        f = self._conn._driver.facts(self.uuid)
-        return f.state, f.reason
+    def state(self) -> tuple[DomainState, int]:
+        """``(state, reason)``: the state is a :class:`DomainState` member (an ``IntEnum``, so it
+        compares equal to libvirt's numbers) for running and inactive domains alike."""
+        f = self._drv.facts(self.uuid)
+        return DomainState(f.state), f.reason
 
     def is_active(self) -> bool:
         return self.id >= 0
 
     def is_persistent(self) -> bool:
-        return self._conn._driver.is_persistent(self.uuid)
+        return self._drv.is_persistent(self.uuid)
 
     def max_memory(self) -> int:
-        return self._conn._driver.facts(self.uuid).max_mem_kib
+        return self._drv.facts(self.uuid).max_mem_kib
 
     def max_vcpus(self) -> int:
-        return self._conn._driver.facts(self.uuid).max_vcpus
+        return self._drv.facts(self.uuid).max_vcpus
 
     def os_type(self) -> str:
-        return "hvm" if self._conn._driver.facts(self.uuid).hvm else "linux"
+        return "hvm" if self._drv.facts(self.uuid).hvm else "linux"
 
     def xml_desc(self, flags: int = 0) -> str:
-        from .domxml import domain_xml_from_sxpr
-        rec = self._conn._driver.xend_record(self.uuid)
-        if rec is None:
-            from .errors import NoDomainError
-            raise NoDomainError(f"Domain not found: no domain with matching uuid '{self.uuid}'")
-        return domain_xml_from_sxpr(rec, xend_config_format=self._conn.xend_config_format)
+        return self._drv.xml_desc(self.uuid)
 
-    # -- operations (all through XenD, addressed by UUID) ------------------------------------
-    def _op(self, op: str, what: str, **params) -> None:
+    def autostart(self) -> bool:
+        return self._drv.autostart(self.uuid)
+
+    # -- operations (through the host's toolstack, addressed by UUID) -----------------------
+    def _op(self, method: str, what: str, *args) -> None:
         self._conn._check_writable(what)
-        self._conn._driver.op(self.uuid, op, what, **params)
+        getattr(self._drv, method)(self.uuid, *args)
 
     def create(self) -> None:
-        if self.is_active():
-            from .errors import OperationInvalidError
-            raise OperationInvalidError("Requested operation is not valid: domain is already running")
         self._op("start", "virDomainCreate")
 
     def shutdown(self) -> None:
-        self._op("shutdown", "virDomainShutdown", reason="poweroff")
+        self._op("shutdown", "virDomainShutdown")
 
     def reboot(self, flags: int = 0) -> None:
-        self._op("shutdown", "virDomainReboot", reason="reboot")
+        self._op("reboot", "virDomainReboot")
 
     def destroy(self) -> None:
         self._op("destroy", "virDomainDestroy")
 
     def suspend(self) -> None:
-        self._op("pause", "virDomainSuspend")
+        self._op("suspend", "virDomainSuspend")
 
     def resume(self) -> None:
-        self._op("unpause", "virDomainResume")
+        self._op("resume", "virDomainResume")
 
     def save(self, path: str) -> None:
-        self._op("save", "virDomainSave", file=str(path))
+        self._op("save", "virDomainSave", str(path))
 
     def set_memory(self, kib: int) -> None:
-        self._op("mem_target_set", "virDomainSetMemory", target=_kib_to_mib(kib))
+        self._op("set_memory", "virDomainSetMemory", int(kib))
 
     def set_max_memory(self, kib: int) -> None:
-        self._op("maxmem_set", "virDomainSetMaxMemory", memory=_kib_to_mib(kib))
+        self._op("set_max_memory", "virDomainSetMaxMemory", int(kib))
 
     def set_vcpus(self, n: int) -> None:
-        if int(n) < 1:
-            from .errors import InvalidArgError
-            raise InvalidArgError("virDomainSetVcpus: vcpus must be at least 1")
-        self._op("set_vcpus", "virDomainSetVcpus", vcpus=int(n))
+        self._op("set_vcpus", "virDomainSetVcpus", int(n))
 
     def rename(self, new_name: str) -> None:
-        self._op("rename", "virDomainRename", name=new_name)
+        self._op("rename", "virDomainRename", new_name)
 
     def undefine(self) -> None:
-        self._op("delete", "virDomainUndefine")
+        self._op("undefine", "virDomainUndefine")
+
+    def set_autostart(self, on: bool) -> None:
+        self._op("set_autostart", "virDomainSetAutostart", bool(on))
 
     # -- convenience -----------------------------------------------------------------------------
     def state_name(self) -> str:

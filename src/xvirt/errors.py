@@ -14,6 +14,8 @@
     ├── SexprError                    VIR_ERR_SEXPR_SERIAL       13 (malformed S-expression)
     ├── XenstoreError                 VIR_ERR_NO_XENSTORE        24 (xenstore unreachable/errors)
     ├── XMLError                      VIR_ERR_XML_ERROR          27
+    ├── ConfSyntaxError               VIR_ERR_CONF_SYNTAX        33 (xl.cfg / xm config text)
+    ├── ConfigUnsupportedError        VIR_ERR_CONFIG_UNSUPPORTED 67 (valid, not expressible)
     ├── DomainExistsError             VIR_ERR_DOM_EXIST          28
     ├── OperationDeniedError          VIR_ERR_OPERATION_DENIED   29 (read-only connection)
     ├── NoDomainError                 VIR_ERR_NO_DOMAIN          42
@@ -34,7 +36,7 @@ __all__ = [
     "NoConnectError", "InvalidArgError", "OperationFailedError", "XendError", "GetFailedError",
     "PostFailedError", "HttpError", "XenCallError", "SexprError", "XenstoreError", "XMLError", "DomainExistsError",
     "OperationDeniedError", "NoDomainError", "OperationInvalidError", "OperationTimeoutError",
-    "error_for_code",
+    "ConfSyntaxError", "ConfigUnsupportedError", "error_for_code",
 ]
 
 
@@ -82,6 +84,7 @@ class ErrorCode(IntEnum):
     GNUTLS_ERROR = 40
     NO_DOMAIN = 42
     OPERATION_INVALID = 55
+    CONFIG_UNSUPPORTED = 67
     OPERATION_TIMEOUT = 68
     ARGUMENT_UNSUPPORTED = 74
     OPERATION_UNSUPPORTED = 84
@@ -103,7 +106,10 @@ class ErrorDomain(IntEnum):
     NET = 11
     TEST = 12
     REMOTE = 13
+    XENXM = 15
     DOMAIN = 20
+    LIBXL = 41
+    XENXL = 64
 
 
 class ErrorLevel(IntEnum):
@@ -235,6 +241,22 @@ class XMLError(LibvirtError):
     default_domain = ErrorDomain.XML
 
 
+class ConfSyntaxError(LibvirtError):
+    """Malformed xl.cfg / xm configuration text (libvirt's virconf.c reports these).
+
+    ``int1``/``int2`` carry the line and column (1-based) of the fault when known.
+    """
+
+    default_code = ErrorCode.CONF_SYNTAX
+    default_domain = ErrorDomain.CONF
+
+
+class ConfigUnsupportedError(LibvirtError):
+    """A well-formed configuration the target format cannot express."""
+
+    default_code = ErrorCode.CONFIG_UNSUPPORTED
+
+
 class DomainExistsError(LibvirtError):
     default_code = ErrorCode.DOM_EXIST
     default_domain = ErrorDomain.DOM
@@ -262,7 +284,8 @@ _BY_CODE: dict[int, type[LibvirtError]] = {
     for cls in (InternalError, NoSupportError, NoConnectError, InvalidArgError,
                 OperationFailedError, GetFailedError, PostFailedError, HttpError, XenCallError, SexprError,
                 XenstoreError, XMLError, DomainExistsError, OperationDeniedError, NoDomainError,
-                OperationInvalidError, OperationTimeoutError)
+                OperationInvalidError, OperationTimeoutError, ConfSyntaxError,
+                ConfigUnsupportedError)
 }
 
 

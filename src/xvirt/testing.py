@@ -2,18 +2,22 @@
 
 Each host gets its own short state directory under /tmp (unix socket paths must stay under 108
 bytes), XenD latency 0 unless asked otherwise, and is stopped and removed afterwards.
+``@pytest.mark.simhost(toolstack="xl")`` gives the host of a current Xen (no XenD; libxl's
+xenstore layout; its ``xl`` is ``SimHost.xl_command``) so tests cover xvirt's libxl driver.
 """
 
 from __future__ import annotations
 
 import contextlib
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from typing import Iterator
 
-from .sim import daemon
-from .sim.control import SimControl
+from .sim import launcher
+from .sim.control_client import SimControl
+from .sim.paths import SimPaths, sim_uri
 
 __all__ = ["SimHost", "sim_host", "simhost"]
 
@@ -23,32 +27,40 @@ class SimHost:
     name: str
     root: str
     control: SimControl
+    toolstack: str = "xend"
 
     @property
-    def paths(self) -> daemon.SimPaths:
-        return daemon.SimPaths(self.root)
+    def paths(self) -> SimPaths:
+        return SimPaths(self.root)
 
     @property
     def uri(self) -> str:
-        return daemon.sim_uri(self.name, self.root)
+        return sim_uri(self.name, self.root)
+
+    @property
+    def xl_command(self) -> list[str]:
+        """The argv prefix of this host's ``xl`` (an ``--toolstack xl`` host)."""
+        return [sys.executable, "-m", "xvirt.sim.xl", "--root", self.root]
 
     def stop(self) -> None:
         self.control.close()
-        daemon.stop(self.name, root=self.root)
+        launcher.stop(self.name, root=self.root)
 
     def restart(self, **kwargs) -> None:
-        """Stop and start again on the same state directory (latency 0 unless given)."""
+        """Stop and start again on the same state directory, with the settings it was created with."""
         self.stop()
-        kwargs.setdefault("latency_ms", 0.0)
-        daemon.start(self.name, root=self.root, **kwargs)
+        kwargs.setdefault("toolstack", self.toolstack)
+        launcher.start(self.name, root=self.root, **kwargs)
 
 
 @contextlib.contextmanager
-def sim_host(domains: int = 20, *, latency_ms: float = 0.0, name: str = "test", **kwargs) -> Iterator[SimHost]:
+def sim_host(domains: int = 20, *, latency_ms: float = 0.0, name: str = "test", toolstack: str = "xend",
+             **kwargs) -> Iterator[SimHost]:
+    """``toolstack="xl"``: a host without XenD, libxl's xenstore layout, driven by its ``xl``."""
     root = tempfile.mkdtemp(prefix="xv")
     try:
-        daemon.start(name, root=root, domains=domains, latency_ms=latency_ms, **kwargs)
-        host = SimHost(name, root, SimControl(daemon.SimPaths(root).control))
+        launcher.start(name, root=root, domains=domains, latency_ms=latency_ms, toolstack=toolstack, **kwargs)
+        host = SimHost(name, root, SimControl(SimPaths(root).control), toolstack)
         try:
             yield host
         finally:

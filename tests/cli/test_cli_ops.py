@@ -151,3 +151,15 @@ def test_readonly_connection_refuses_operations(simhost):
     assert lines[0] == "error: Failed to destroy domain 'web-01'"
     assert "read only" in lines[1]
     assert _dom(simhost, "web-01") is not None
+
+
+def test_setmaxmem_out_of_range_leaves_the_domain_working(simhost, xv):
+    """issue 12: a refused setmaxmem used to half-apply, after which suspend/resume failed too."""
+    before = _dom(simhost, "web-01")
+    r = xv("setmaxmem", "web-01", "9999999999999999999999")
+    assert r.exit_code == 1 and "Invalid memory size" in r.stderr and "Traceback" not in r.stderr
+    assert _dom(simhost, "web-01")["maxmem_kib"] == before["maxmem_kib"]
+    assert xv("suspend", "web-01").exit_code == 0
+    assert xv("resume", "web-01").exit_code == 0
+    assert xv("setmem", "web-01", "64M").exit_code == 0
+    assert _dom(simhost, "web-01")["memory_kib"] == 65536

@@ -89,7 +89,30 @@ def test_domxml_errors(tmp_path):
     assert r.exit_code == 1 and r.stderr.startswith("error: Failed to open file")
     path = tmp_path / "x.sxpr"
     path.write_text("(vm (name x))")
-    r = run("domxml-from-native", "xen-xm", str(path), env=NO_HOST)
-    assert r.exit_code == 1 and "xen-sxpr" in r.stderr
+    r = run("domxml-from-native", "vmware-vmx", str(path), env=NO_HOST)
+    assert r.exit_code == 1 and "xen-sxpr" in r.stderr and "xen-xl" in r.stderr
+    r = run("domxml-from-native", "xen-xm", str(path), env=NO_HOST)   # not xm syntax
+    assert r.exit_code == 1 and "line 1, column 1" in r.stderr
     r = run("domxml-to-native", "xen-sxpr", str(path), env=NO_HOST)
     assert r.exit_code == 1 and r.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize("cmd", ["save", "restore"])
+def test_save_and_restore_help_say_where_paths_are_relative_to(cmd):
+    r = Run(None)(cmd, "--help", env=NO_HOST)
+    assert r.exit_code == 0
+    text = " ".join(r.stdout.split())
+    assert "relative to its save directory, STATE_DIR/save" in text or \
+        "relative to the host's save directory, STATE_DIR/save" in text
+    assert "XenD" in text and "refused" in text
+
+
+def test_sim_start_with_other_settings_than_created_is_refused(runtime):
+    r = runtime("sim", "start", "s1", "--domains", "1", "--xend-latency-ms", "0")
+    assert r.exit_code == 0, r.stderr
+    assert runtime("sim", "stop", "s1").exit_code == 0
+    r = runtime("sim", "start", "s1", "--domains", "5")
+    assert r.exit_code == 1 and "was created with domains=1" in r.stderr
+    assert runtime("sim", "status", "s1").exit_code == 1          # not started
+    r = runtime("sim", "start", "s1")                              # as created
+    assert r.exit_code == 0 and "domains: 2 running" in r.stdout

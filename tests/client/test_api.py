@@ -184,3 +184,15 @@ def test_handle_never_answers_for_the_domain_that_took_its_old_id(simhost, conn)
     assert dom.info().mem_kib == truth[dom.uuid]["memory_kib"]
     other = conn.lookup_by_id(old_id)
     assert other != dom and other.name.startswith("filler-")
+
+
+def test_native_conversions_xl_xm_need_no_host_request(conn):
+    cfg = ('name = "nat"\nuuid = "4dea22b3-1d52-d8f3-2516-782e98ab3fa0"\nmemory = 256\n'
+           'kernel = "/boot/vmlinuz"\nvif = [ "mac=00:16:3e:00:00:01,bridge=xenbr0" ]\n')
+    before = conn.request_counts()
+    xml = conn.domain_xml_from_native("xen-xl", cfg)
+    assert "<name>nat</name>" in xml and "machine='xenpv'" in xml
+    assert conn.domain_xml_to_native("xen-xm", xml).startswith('name = "nat"\n')
+    assert conn.request_counts() == before
+    sxpr = conn.domain_xml_to_native("xen-sxpr", xml)      # uses the host's config format
+    assert sxpr.startswith("(vm ") and "(name 'nat')" in sxpr

@@ -5,7 +5,8 @@ stats, through a strict three-channel connection and a XenD-only one) with churn
 management tool" through the simulator's control socket: save/restore, reboot, rename, destroy,
 create reusing a name with a new UUID, undefine then define with the same UUID, pause/unpause,
 guest crash, XenD down/up. Ids start near the wrap point (0x7FEF) so they wrap during the run.
-Churn settles before the next client call, so the truth read after a call is the truth during it.
+Churn settles before the next client call, so the truth read after a call is the truth during it
+(test_race.py runs churn *during* calls and judges answers against the host's event log).
 XVIRT_LONG=1 runs many more steps.
 """
 

@@ -3,6 +3,7 @@
 import ctypes
 import errno
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -66,14 +67,15 @@ def _info(domid, flags=dt.RUNNING, handle=None):
 
 def test_xen_uri_on_this_host_names_what_is_missing():
     assert not os.path.exists("/dev/xen/privcmd"), "this test describes a host without Xen"
+    assert not os.path.exists("/var/lib/xend/xend-socket") and shutil.which("xl") is None
     conn = xvirt.open("xen:///")
     try:
         assert conn._driver.hv is None
-        with pytest.raises(NoConnectError) as e:
+        with pytest.raises(NoSupportError) as e:
             conn.list_domain_ids()
         msg = e.value.message
-        assert "/dev/xen/privcmd does not exist" in msg and "not a Xen dom0" in msg and "XenD" in msg
-        assert e.value.code == ErrorCode.NO_CONNECT
+        assert "/dev/xen/privcmd does not exist" in msg and "not a Xen dom0" in msg and "no Xen toolstack" in msg
+        assert e.value.code == ErrorCode.NO_SUPPORT
     finally:
         conn.close()
 
@@ -118,8 +120,9 @@ def test_validating_one_id_is_one_hypercall():
     assert r.info(4) is None and r.reads == 2          # the hypervisor answered with id 7
     assert r.info(8) is None and r.reads == 3
     assert r.info(-1) is None and r.info(0x7FF0) is None and r.reads == 3   # no call for impossible ids
+    assert r.is_alive()
     r.close()
-    assert fake.closed == 1
+    assert fake.closed == 1 and not r.is_alive()
     with pytest.raises(NoConnectError):
         r.info(0)
 

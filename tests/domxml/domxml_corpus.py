@@ -1,7 +1,7 @@
-"""The libvirt xend-sexpr test pairs (shared/corpus/xend-sexpr) as test cases, and a results tally.
+"""The libvirt xend-sexpr test pairs (tests/data/corpus/xend-sexpr) as test cases, and a results tally.
 
-The corpus lives beside the checkout: ``<repo>/../shared/corpus/xend-sexpr``. If it is missing the
-tests fail (never skip): :func:`corpus_dir` raises with the path it looked at.
+The corpus is part of the repository (provenance in its SOURCES.md). If it is missing the tests
+fail (never skip): :func:`corpus_dir` raises with the path it looked at.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO.parent / "shared" / "corpus" / "xend-sexpr"
+CORPUS = REPO / "tests" / "data" / "corpus" / "xend-sexpr"
 FOLDERS = ("domain-get", "create-config")
 
 
@@ -22,8 +22,8 @@ class CorpusMissing(AssertionError):
 def corpus_dir() -> Path:
     if not (CORPUS / "domain-get" / "CASES.tsv").is_file() or \
             not (CORPUS / "create-config" / "CASES.tsv").is_file():
-        raise CorpusMissing(f"xend-sexpr corpus not found at {CORPUS} (expected shared/ beside "
-                            "the checkout, with domain-get/ and create-config/ CASES.tsv)")
+        raise CorpusMissing(f"xend-sexpr corpus not found at {CORPUS} (expected domain-get/ and "
+                            "create-config/ with their CASES.tsv)")
     return CORPUS
 
 

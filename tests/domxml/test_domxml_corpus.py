@@ -1,9 +1,11 @@
-"""libvirt's own sexpr2xml / xml2sexpr test pairs (shared/corpus/xend-sexpr), both directions.
+"""libvirt's own sexpr2xml / xml2sexpr test pairs (tests/data/corpus/xend-sexpr), both directions.
 
 Checks per pair (see domxml_normalise.py for the explicit era rules):
 
 * domain-get (XenD record -> XML): ``exact`` pairs must be equal as canonical XML after the era
-  normalisation; ``nearest`` pairs must agree on every fact both documents carry. Every pair is
+  normalisation; ``nearest`` pairs must agree on every fact both documents carry. <console>,
+  <input> and <memballoon> of every pair (exact and nearest) must equal libvirt's after only the
+  rules of the expected document's era (X5 in domxml_normalise.py). Every pair is
   also checked for fact agreement between the record and the expected XML (the extractor itself),
   and round-tripped: record -> XML -> create config must keep the record's facts.
 * create-config (XML -> ``(vm ...)``): every pair must be equal as a parsed S-expression tree after
@@ -22,7 +24,7 @@ import difflib
 import pytest
 
 from domxml_corpus import corpus_dir, pair_params, record
-from domxml_normalise import (canonical_xml, era_uncarried_facts, normalise_sxpr, normalise_xml,
+from domxml_normalise import (canonical_xml, document_era, era_uncarried_facts, normalise_sxpr, normalise_xml,
                               parse_sxpr)
 from xvirt.domxml import (domain_xml_from_sxpr, domain_xml_to_sxpr, facts_from_sxpr,
                           facts_from_xml)
@@ -65,17 +67,41 @@ def test_domain_get_pair(pair):
     raw = canonical_xml(ET.fromstring(ours)) == canonical_xml(ET.fromstring(expected))
     record("domain-get", "XML, raw canonical equality (info)", pair.id, raw)
     if pair.pairing == "exact":
-        a = canonical_xml(normalise_xml(expected))
-        b = canonical_xml(normalise_xml(ours))
+        era = document_era(expected)
+        a = canonical_xml(normalise_xml(expected, era))
+        b = canonical_xml(normalise_xml(ours, era))
         record("domain-get", "XML, exact pairs: equal after era normalisation", pair.id, a == b)
         assert a == b, _xml_diff(a, b)
     else:
         record("domain-get", "XML, nearest pairs: equal after era norm. (info)", pair.id,
-               canonical_xml(normalise_xml(expected)) == canonical_xml(normalise_xml(ours)))
+               canonical_xml(normalise_xml(expected)) ==
+               canonical_xml(normalise_xml(ours, document_era(expected))))
         diffs = _fact_diffs(facts_from_xml(ours), facts_from_xml(expected),
                             era_uncarried_facts(expected))
         record("domain-get", "XML, nearest pairs: facts agree", pair.id, not diffs)
         assert not diffs, diffs
+
+
+IMPLICIT = ("console", "input", "memballoon")
+
+
+@pytest.mark.parametrize("pair", DOMAIN_GET, ids=_ids)
+def test_domain_get_consoles_inputs_and_balloon(pair):
+    """<console>, <input> and <memballoon> as libvirt printed them, exact and nearest pairs alike,
+    after only the X5 rules of the expected document's era (libvirt derives all three from the
+    record: the PV console, serial 0 as the HVM console, default mice/keyboards, the balloon)."""
+    sexpr, expected = _load(pair)
+    ours = domain_xml_from_sxpr(sexpr, xend_config_format=pair.fmt)
+    era = document_era(expected)
+
+    def devices(text):
+        root = normalise_xml(text, era)
+        return [canonical_xml(d) for d in root.iterfind("devices/*") if d.tag in IMPLICIT]
+
+    want, got = devices(expected), devices(ours)
+    record("domain-get", "console/input/memballoon equal after X5 (all pairs)", pair.id, want == got)
+    assert got == want, (f"console/input/memballoon of the converted record differ from libvirt's "
+                         f"(era {era}):\n" + _xml_diff("\n".join(want), "\n".join(got)))
 
 
 @pytest.mark.parametrize("pair", DOMAIN_GET, ids=_ids)

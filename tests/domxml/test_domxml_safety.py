@@ -1,19 +1,25 @@
 """Hostile and malformed input: XML bombs, XXE, size/depth limits, invalid values, bad records.
 
 Every failure must be a libvirt-numbered error (XMLError 27 / SexprError 13 / NoSupportError /
-InvalidArgError) with a message naming what is wrong, never a raw Python exception.
+InvalidArgError) with a message naming what is wrong, never a raw Python exception. The mutation
+tests also judge what is accepted: it must convert to something with the input's facts that
+converts back to them (each allowance for a rule of the XenD formats is listed where it is made).
 """
 
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import pytest
 
 from domxml_corpus import CORPUS, corpus_dir
 from xvirt.domxml import (domain_xml_from_native, domain_xml_from_sxpr, domain_xml_to_native,
                           domain_xml_to_sxpr)
+from xvirt.domxml import facts_from_sxpr, facts_from_xml
+from xvirt.domxml.facts import compare_facts
 from xvirt.domxml.safexml import MAX_XML_SIZE, parse_xml
+from xvirt.protocol import sxp
 from xvirt.errors import (ErrorCode, ErrorDomain, InvalidArgError, LibvirtError, NoSupportError,
                           SexprError, XMLError)
 
@@ -134,6 +140,7 @@ def test_non_text_input():
     (("</devices>", "<sound model='gus'/></devices>"), "<sound>"),
     (("</devices>", "<serial type='tcp'><target port='0'/></serial></devices>"), "<serial"),
     (("type='xen'", "type='kvm'"), "<domain>"),
+    (("<source file='/img'/>", "<driver name='ph'/><source file='/img'/>"), "<disk><driver>"),
 ])
 def test_invalid_values_name_the_element(change, element):
     err = _xml_error(GOOD.replace(*change))
@@ -186,12 +193,37 @@ REC = ("(domain (domid 6)(name 'pv')(memory 420)(maxmem 420)(vcpus 2)"
     (REC.replace("(on_", "(x_").replace("(vcpus 2)", "(vcpus 2)(on_crash 'explode')"),
      "lifecycle"),
     (REC.replace("(mode 'w')", "(mode 'w')))(device (vfb (type spice)"), "graphics type"),
+    # found by the mutation tests: each used to convert to XML that did not convert back
+    (REC.replace("file:/img", "ph:/img"), "unknown driver 'ph'"),
+    (REC.replace("(dev 'xvda')", "(dev 'xvda ')"), "invalid disk target"),
+    (REC.replace("(kernel '/k')", "(kernel '/k')(args 'a\\bc')"), "U+0008"),
+    (REC.replace("(memory 420)", "(memory 0)"), "must be positive"),
+    (REC[:-1] + "(device (vif (bridge xenbr0))))", "no (mac"),
+    (REC.replace("(image (linux (kernel '/k')))", "(image (hvm (loader '')(kernel '')))"), "HVM loader"),
 ])
 def test_malformed_records(record, words):
     with pytest.raises(SexprError) as info:
         domain_xml_from_sxpr(record, xend_config_format=2)
     assert info.value.code == ErrorCode.SEXPR_SERIAL
     assert words in info.value.message, info.value.message
+
+
+def test_empty_cdrom_drive_cannot_be_said_in_format_1():
+    xml = GOOD.replace("<type>linux</type><kernel>/boot/vmlinuz</kernel>",
+                       "<type>hvm</type><loader>/usr/lib/xen/boot/hvmloader</loader>").replace(
+        "</devices>", "<disk type='file' device='cdrom'><target dev='hdc'/></disk></devices>")
+    with pytest.raises(NoSupportError, match="empty CD-ROM"):
+        domain_xml_to_sxpr(xml, xend_config_format=1)
+    assert "(dev 'hdc:cdrom')" in domain_xml_to_sxpr(xml, xend_config_format=2)
+
+
+def test_bridge_without_source_is_xends_default_bridge_both_ways():
+    rec = REC[:-1] + "(device (vif (mac '00:16:3e:00:00:01')(script 'vif-bridge'))))"
+    xml = domain_xml_from_sxpr(rec, xend_config_format=4)
+    assert "<interface type='bridge'>" in xml and "<source" not in xml.split("<interface")[1]
+    config = domain_xml_to_sxpr(xml)
+    assert "(script 'vif-bridge')" in config and "(bridge" not in config
+    assert not compare_facts(facts_from_sxpr(config), facts_from_sxpr(rec))
 
 
 def test_record_not_utf8():
@@ -222,29 +254,111 @@ def _mutations(text: str, rng: random.Random, n: int):
         yield "".join(chars)
 
 
+PROMISE_RECORD = ("a damaged record is refused with SexprError (VIR_ERR_SEXPR_SERIAL, 13) or converted "
+                  "to XML that says what the record says and converts back to the same facts")
+PROMISE_XML = ("damaged XML is refused with XMLError (VIR_ERR_XML_ERROR, 27) or converted to a config "
+               "that says what the XML says and converts back to the same facts")
+
+
+def _by_position(facts: dict) -> dict:
+    """Interfaces keyed by position: an interface without a MAC gets one generated on the way
+    to XenD (libvirt's virDomainNetGenerateMAC), so a MAC cannot identify it on both sides."""
+    nets = facts.get("interfaces")
+    if not isinstance(nets, dict):
+        return facts
+    return {**facts, "interfaces": {f"#{i}": {**v, "mac": k} for i, (k, v) in enumerate(nets.items())}}
+
+
+def _no_vif_names(facts: dict) -> dict:
+    """``vif<domid>.<n>`` interface names are derived from the domain id and never written to
+    XenD (libvirt writes (vifname) only for names not starting with "vif")."""
+    nets = facts.get("interfaces")
+    if not isinstance(nets, dict):
+        return facts
+    return {**facts, "interfaces": {k: {**v, "ifname": None} if str(v.get("ifname")).startswith("vif") else v
+                                    for k, v in nets.items()}}
+
+
+def _same_facts(a: dict, b: dict, promise: str, text: str, what: str, fmt: int = 4) -> None:
+    a, b = _no_vif_names(a), _no_vif_names(b)
+    if any(k.startswith("#") for k in (b.get("interfaces") or {})):
+        a, b = _by_position(a), _by_position(b)
+        b = {**b, "interfaces": {k: {**v, "mac": None} for k, v in b["interfaces"].items()}}
+    diffs = compare_facts(a, b)
+    if fmt == 1:  # a format-1 record has no VNC port of its own: libvirt showed 5900 + domid
+        diffs = [d for d in diffs if not d.startswith(("graphics.vnc.port", "graphics.vnc.autoport"))]
+    assert not diffs, f"promise broken: {promise}; {what} differ (format {fmt}): {diffs}\ninput:\n{text}"
+
+
 def test_mutated_records_fail_cleanly():
-    """Random damage to real records gives a result or a libvirt error, never a traceback."""
+    """Random damage to real records: a SexprError (13), or XML with the record's facts whose
+    create config has them too. Never another error, never a conversion that changed a fact."""
     rng = random.Random(20061109)
     folder = corpus_dir() / "domain-get"
+    outcome = Counter()
     for path in sorted(folder.glob("*.sexpr")):
         for text in _mutations(path.read_text(), rng, 40):
             for fmt in (1, 2, 4):
                 try:
-                    domain_xml_from_sxpr(text, xend_config_format=fmt)
-                except LibvirtError:
-                    pass
+                    xml = domain_xml_from_sxpr(text, xend_config_format=fmt)
+                except SexprError as e:
+                    assert e.code == ErrorCode.SEXPR_SERIAL == 13, (PROMISE_RECORD, repr(e))
+                    outcome["refused"] += 1
+                    continue
+                except LibvirtError as e:
+                    raise AssertionError(f"promise broken: {PROMISE_RECORD}; got {e!r}\ninput:\n{text}") from None
+                outcome["converted"] += 1
+                want = facts_from_sxpr(text, fmt)
+                _same_facts(facts_from_xml(xml), want, PROMISE_RECORD, text, "record and XML facts", fmt)
+                try:
+                    config = domain_xml_to_sxpr(xml, xend_config_format=fmt)
+                except NoSupportError:
+                    outcome["no config"] += 1  # e.g. a managed PCI device: XenD cannot be told
+                    continue
+                _same_facts(facts_from_sxpr(config, fmt), want, PROMISE_RECORD, text, "record and config facts", fmt)
+    assert outcome["converted"] > 100 and outcome["refused"] > 100, outcome
 
 
 def test_mutated_xml_fails_cleanly():
+    """Random damage to real XML: an XMLError (27), or a config with the document's facts whose
+    XML has them too. NoSupportError only for what XenD cannot express."""
     rng = random.Random(20080508)
     folder = corpus_dir() / "create-config"
+    outcome = Counter()
     for path in sorted(folder.glob("*.xml")):
         for text in _mutations(path.read_text(), rng, 40):
             for fmt in (1, 4):
                 try:
-                    domain_xml_to_sxpr(text, xend_config_format=fmt)
-                except LibvirtError:
-                    pass
+                    config = domain_xml_to_sxpr(text, xend_config_format=fmt)
+                except XMLError as e:
+                    assert e.code == ErrorCode.XML_ERROR == 27, (PROMISE_XML, repr(e))
+                    outcome["refused"] += 1
+                    continue
+                except NoSupportError:
+                    outcome["unsupported"] += 1
+                    continue
+                except LibvirtError as e:
+                    raise AssertionError(f"promise broken: {PROMISE_XML}; got {e!r}\ninput:\n{text}") from None
+                outcome["converted"] += 1
+                want = facts_from_xml(text)
+                _same_facts(facts_from_sxpr(config, fmt), _in_mib(want), PROMISE_XML, text, "XML and config facts", fmt)
+                record = _as_record(config, fmt)
+                _same_facts(facts_from_xml(domain_xml_from_sxpr(record, xend_config_format=fmt)), _in_mib(want),
+                            PROMISE_XML, text, "XML and re-converted XML facts", fmt)
+    assert outcome["converted"] > 100 and outcome["refused"] > 100, outcome
+
+
+def _in_mib(facts: dict) -> dict:
+    """XenD keeps memory in MiB: libvirt rounds KiB up to whole MiB (xen_sxpr.c VIR_DIV_UP)."""
+    return {k: (-(-v // 1024) * 1024 if k.endswith("memory_kib") and isinstance(v, int) else v)
+            for k, v in facts.items()}
+
+
+def _as_record(config: str, fmt: int) -> str:
+    """The ``(domain ...)`` record XenD shows for a domain made from ``config`` (running, with an
+    id, below format 3, where libvirt read only running domains' records)."""
+    tree = sxp.parse(config)
+    return sxp.show(["domain"] + ([["domid", "1"]] if fmt < 3 else []) + tree[1:])
 
 
 # -- the libvirt-style native-format entry points -----------------------------------------------
@@ -255,8 +369,8 @@ def test_native_format_names():
                                                            xend_config_format=2)
     assert domain_xml_to_native("xen-sxpr", GOOD).startswith("(vm ")
     with pytest.raises(NoSupportError) as info:
-        domain_xml_from_native("xen-xm", record)
-    assert "xen-xm" in info.value.message and "xen-sxpr" in info.value.message
+        domain_xml_from_native("vmware-vmx", record)
+    assert "vmware-vmx" in info.value.message and "xen-sxpr" in info.value.message
     with pytest.raises(NoSupportError):
         domain_xml_to_native("qemu-argv", GOOD)
     with pytest.raises(InvalidArgError):

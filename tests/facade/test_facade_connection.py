@@ -196,8 +196,18 @@ def test_define_create_and_native_conversion(conn, simhost):
     back = conn.domainXMLFromNative("xen-sxpr", native)
     assert "<name>%s</name>" % template.name() in back
     with pytest.raises(libvirt.libvirtError) as ei:
-        conn.domainXMLToNative("xen-xm", xml)
+        conn.domainXMLToNative("vmware-vmx", xml)
     assert code_of(ei) == libvirt.VIR_ERR_NO_SUPPORT
+    name, uuid = template.name(), template.UUIDString()
+    before = conn._o.request_counts()
+    for fmt in ("xen-xl", "xen-xm"):                     # no host request for xl/xm
+        cfg = conn.domainXMLToNative(fmt, xml)
+        assert cfg.startswith('name = "%s"\n' % name)
+        assert "<uuid>%s</uuid>" % uuid in conn.domainXMLFromNative(fmt, cfg)
+    assert conn._o.request_counts() == before
+    with pytest.raises(libvirt.libvirtError) as ei:
+        conn.domainXMLFromNative("xen-xl", 'name = "x"\nmemory = [\n')
+    assert code_of(ei) == libvirt.VIR_ERR_CONF_SYNTAX
     with pytest.raises(libvirt.libvirtError) as ei:
         conn.domainXMLFromNative("xen-sxpr", native, 1)
     assert code_of(ei) == libvirt.VIR_ERR_INVALID_ARG

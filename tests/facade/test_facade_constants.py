@@ -59,10 +59,16 @@ def test_pinned_numbers():
     assert wrong == {}
 
 
-def test_every_exported_constant_is_an_int():
+def test_every_exported_constant_is_a_number_or_a_typed_parameter_name():
     names = [n for n in libvirt.__all__ if n.startswith("VIR_")]
-    assert len(names) > 250
-    assert all(type(getattr(libvirt, n)) is int for n in names)
+    assert len(names) > 1000
+    strings = [n for n in names if type(getattr(libvirt, n)) is str]
+    assert all(type(getattr(libvirt, n)) is int for n in names if n not in strings)
+    # libvirt's string constants name typed parameters (e.g. VIR_DOMAIN_SCHEDULER_WEIGHT = "weight")
+    assert libvirt.VIR_DOMAIN_SCHEDULER_WEIGHT == "weight" and libvirt.VIR_NODE_CPU_STATS_IDLE == "idle"
+    assert all(n.startswith(("VIR_CONNECT_IDENTITY_", "VIR_DOMAIN_", "VIR_NODE_", "VIR_PERF_PARAM_",
+                             "VIR_NETWORK_PORT_", "VIR_MIGRATE_PARAM_", "VIR_DOMAIN_SAVE_PARAM_"))
+               for n in strings), strings
     assert set(PINNED) <= set(names)
 
 

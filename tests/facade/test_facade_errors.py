@@ -82,6 +82,10 @@ def test_open_failure_is_reported(simhost):
 
 
 def test_events_are_not_pretended(conn):
-    """The facade delivers no events: registering the default loop is a no-op, callbacks do not exist."""
+    """The facade delivers no events (yet: issue 14): registering the default loop is a no-op,
+    registering a callback is refused with NO_SUPPORT rather than accepted and never called."""
     assert libvirt.virEventRegisterDefaultImpl() == 0
-    assert not hasattr(conn, "domainEventRegisterAny")
+    libvirt.registerErrorHandler(lambda ctx, err: None, None)
+    with pytest.raises(libvirt.libvirtError) as ei:
+        conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, lambda *a: None, None)
+    assert ei.value.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT

@@ -37,7 +37,7 @@ def run_example(name: str, *args, env=None, timeout=60) -> subprocess.CompletedP
 
 
 def test_examples_import_only_libvirt():
-    for name in ("list_domains.py", "save_restore.py", "watch_states.py"):
+    for name in ("list_domains.py", "save_restore.py", "watch_states.py", "host_info.py"):
         path = EXAMPLES / name
         text = path.read_text()
         assert "\nimport libvirt\n" in text and "xvirt" not in text, path.name
@@ -184,3 +184,21 @@ def test_watch_states_reports_changes_keyed_by_uuid(simhost):
     for line in lines.seen:
         if not line.startswith("--"):
             assert line.split()[0] in uuids, line
+
+
+def test_host_info_reports_the_hosts_facts(simhost):
+    r = run_example("host_info.py", simhost.uri, "--interval", "0.2")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    t = simhost.control.truth()
+    assert lines[0].startswith(f"host {t['hostname']}: {t['host_cpus']} x x86_64 @ ")
+    assert lines[1] == "guest types: hvm/i686 hvm/x86_64 xen/i686 xen/x86_64"
+    assert lines[2] == "max vcpus per guest: 32"
+    total_kib = int(re.search(r"(\d+) MiB", lines[0]).group(1)) * 1024
+    free_kib = total_kib - sum(d["memory_kib"] for d in t["running"])
+    assert lines[3] == f"memory: {free_kib} KiB free of {total_kib} KiB"
+    assert lines[4] == f"free per cell (KiB): {free_kib}"
+    assert lines[5] == f"free (bytes): {free_kib * 1024}"
+    assert re.fullmatch(r"cpu busy: \d+\.\d%", lines[6])
+    assert lines[7].startswith("system: ")
+    assert lines[8] == "networks: not managed by this driver"

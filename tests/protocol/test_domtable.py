@@ -333,7 +333,7 @@ def test_file_reused_across_writer_restarts(tmp_path):
     ino = os.stat(path).st_ino
     w2 = DomainTableWriter(path, host_cpus=6)   # the next boot
     try:
-        assert os.stat(path).st_ino == ino and os.path.getsize(path) == dt.FILE_SIZE
+        assert os.stat(path).st_ino == ino and os.path.getsize(path) == dt.TOTAL_SIZE
         assert r.list_ids() == []            # the old boot's records are not shown
         w2.upsert(0, **fields(0))
         w2.upsert(4, **fields(4))
@@ -351,6 +351,7 @@ def test_writer_restart_after_a_kill_mid_update(tmp_path):
     w1 = DomainTableWriter(path, host_cpus=2)
     w1.upsert(1, **fields(1))
     w1._begin()                     # killed here: sequence left odd, file never closed
+    w1._release()                   # ... and the kernel drops a killed process's lock
     odd = dt.unpack_header(open(path, "rb").read(64)).seq
     assert odd & 1
     w2 = DomainTableWriter(path, host_cpus=2)
@@ -484,3 +485,47 @@ def test_concurrent_writer_process_never_yields_a_torn_snapshot(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_host_usage_block_free_pages_and_idle_time(tmp_path):
+    """The usage block after the records: free pages = total - pages held (dying records still
+    hold theirs); idle time grows at host_cpus minus the running domains' summed rate."""
+    path = str(tmp_path / "usage")
+    w = DomainTableWriter(path, host_cpus=4, total_memory_mib=1024)
+    try:
+        r = DomainTableReader(path)
+        u0 = r.host_usage()
+        assert u0.free_pages == 1024 * 256 and u0.free_kib == 1024 * 1024
+        base = dict(flags=dt.RUNNING, max_pages=256 * 256, cpu_time=0, cpu_stamp_ns=time.monotonic_ns(),
+                    online_vcpus=1, max_vcpu_id=0, handle=b"\x01" * 16)
+        w.upsert(0, tot_pages=256 * 256, cpu_rate_milli=1000, **base)     # 256 MiB, one busy CPU
+        w.upsert(3, tot_pages=128 * 256, cpu_rate_milli=2000, **base)     # 128 MiB, two busy CPUs
+        assert r.host_usage().free_kib == (1024 - 384) * 1024
+        a = r.host_usage()
+        time.sleep(0.05)
+        b = r.host_usage()
+        # one CPU of four is idle: idle grows at 1 ns per ns of uptime
+        assert b.uptime_ns > a.uptime_ns and b.idle_ns > a.idle_ns
+        assert b.idle_ns - a.idle_ns <= b.uptime_ns - a.uptime_ns + 1_000_000
+        w.upsert(3, tot_pages=128 * 256, cpu_rate_milli=0, **{**base, "flags": dt.DYING})
+        assert r.host_usage().free_kib == (1024 - 384) * 1024           # dying still holds memory
+        w.remove(3)
+        w.remove(0)
+        assert r.host_usage().free_pages == 1024 * 256
+        assert r.host_usage().idle_ns <= 4 * r.host_usage().uptime_ns
+    finally:
+        w.close()
+    with pytest.raises(NoConnectError):        # a stopped host answers nothing
+        r.host_usage()
+
+
+def test_seq_view_is_the_little_endian_counter_of_the_header():
+    """The counter is stored and loaded whole through seq_view; it is the same 8 bytes the
+    header codec reads (a struct store goes byte by byte through transient values)."""
+    buf = bytearray(dt.pack_header(seq=0x1FF, count=0, boot_id=b"b" * 16, host_cpus=1))
+    view = dt.seq_view(buf)
+    assert view[0] == 0x1FF
+    view[0] = 0x200
+    assert dt.unpack_header(bytes(buf)).seq == 0x200
+    assert bytes(buf[dt.SEQ_OFFSET:dt.SEQ_OFFSET + 8]) == (0x200).to_bytes(8, "little")
+    view.release()

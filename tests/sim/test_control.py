@@ -56,7 +56,8 @@ def test_counters_are_exact_and_reset(simhost):
     ctl = simhost.control
     x = XendClient(simhost.paths.xend)
     ctl.reset_counters()
-    assert ctl.counters() == {"xend": {}, "xenstore": {}, "xend_total": 0, "xenstore_total": 0}
+    assert ctl.counters() == {"xend": {}, "xenstore": {}, "xl": {}, "xend_total": 0, "xenstore_total": 0,
+                              "xl_total": 0}
     for _ in range(3):
         x.get("/xend/domain")
     x.get("/xend/domain", detail=1)

@@ -58,8 +58,10 @@ def test_start_status_stop(root):
 
     assert daemon.stop("d", root=root) is True
     assert not _pid_running(pid)
-    for name in SOCKETS + ("sim.pid", "sim.json"):
+    for name in SOCKETS + ("sim.pid", "run.json"):
         assert not os.path.exists(os.path.join(root, name)), name
+    with open(paths.settings) as f:                    # the settings it was created with stay
+        assert json.load(f)["settings"]["domains"] == 4
     assert os.path.exists(paths.domtable) and os.path.isdir(paths.managed)   # state stays
     assert daemon.status("d", root)["running"] is False
     assert daemon.stop("d", root=root) is False
@@ -71,14 +73,12 @@ def test_start_status_stop(root):
 
 
 def test_state_dir_and_socket_modes(root):
-    os.makedirs(root, mode=0o755)
-    os.chmod(root, 0o755)
     old = os.umask(0o000)                              # a careless umask must not matter
     try:
         daemon.start("d", root=root, domains=1, latency_ms=0)
     finally:
         os.umask(old)
-    assert stat.S_IMODE(os.stat(root).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(root).st_mode) == 0o700  # created by the simulator
     for name in SOCKETS:
         st = os.stat(os.path.join(root, name))
         assert stat.S_ISSOCK(st.st_mode), name
@@ -220,6 +220,7 @@ def test_stale_pid_file_naming_an_unrelated_process(root):
     other = subprocess.Popen(["sleep", "30"])
     try:
         os.makedirs(root, mode=0o700)
+        open(daemon.SimPaths(root).marker, "w").close()  # the state directory of a killed host
         with open(os.path.join(root, "sim.pid"), "w") as f:
             f.write(str(other.pid))
         assert daemon.status("d", root)["running"] is False

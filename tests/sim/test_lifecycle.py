@@ -192,7 +192,7 @@ def test_save_outside_the_save_dir_is_refused(env):
     domid, _ = env.create("sv-out")
     for bad in ("/tmp/xvirt-evil.img", "../evil.img", "../../etc/evil", os.path.dirname(env.h.paths.save)):
         msg = env.xend_error("/xend/domain/sv-out", "save", file=bad)
-        assert "outside the simulator's save directory" in msg, msg
+        assert "is outside the save directory" in msg, msg
     assert env.xend_error("/xend/domain/sv-out", "save", file="") == "Invalid file name"
     assert not os.path.exists("/tmp/xvirt-evil.img")
     assert env.domid("sv-out") == domid                            # still running, same name and id
@@ -298,7 +298,7 @@ def test_rename_keeps_the_id(env):
     assert env.xs_read(f"/local/domain/{domid}/name") == b"rn2"
     assert env.xs_read(f"/vm/{u}/name") == b"rn2"
     assert env.table.info(domid).handle == uuidlib.UUID(u).bytes
-    assert env.xend_error("/xend/domain/rn2", "rename", name="bad name!") == "invalid vm name"
+    assert env.xend_error("/xend/domain/rn2", "rename", name="bad name!").startswith("invalid vm name")
     other, _ = env.create("other")
     assert "already in use" in env.xend_error("/xend/domain/rn2", "rename", name="other")
     # a defined (inactive) domain holds its name too

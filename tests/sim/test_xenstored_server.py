@@ -413,15 +413,23 @@ def test_xs_delay_fault_delays_each_reply(host: Host) -> None:
     assert host.faults.xs_delay == 0.0 and c.read("/local/domain/3/name")
 
 
-def test_client_timeout_then_recovery(host: Host) -> None:
-    c = host.client(timeout=0.2)
+def test_client_timeout_then_backoff_then_recovery(host: Host) -> None:
+    c = host.client(timeout=0.2, backoff=(0.3, 5.0))
     host.faults.update(xs_delay=0.6)
     with pytest.raises(XsConnectionError) as ei:
         c.read("/local/domain/3/name")
     assert "within" in str(ei.value) and ei.value.code == ErrorCode.NO_XENSTORE
     host.faults.update(xs_delay=0.0)
+    # the channel is marked failed: calls fail at once, without sending, until the back-off ends
+    assert c.retry_in() > 0
+    with pytest.raises(XsConnectionError) as ei:
+        c.read("/local/domain/3/name")
+    assert "not retried for another" in str(ei.value)
+    assert c.counts() == {"READ": 1}
+    while c.retry_in() > 0:
+        time.sleep(0.05)
     assert c.read("/local/domain/3/name") == b"web"  # a fresh connection, no stale reply
-    assert c.reconnects == 1
+    assert c.reconnects == 1 and c.counts() == {"READ": 2} and c.failures == 0
 
 
 def test_counters_agree_with_the_client(host: Host) -> None:

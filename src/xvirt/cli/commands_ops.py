@@ -102,7 +102,11 @@ def define_cmd(session, file):
 @click.argument("file")
 @with_session
 def save_cmd(session, domain, file):
-    """Save a running domain's state to a file (on the host) and stop it."""
+    """Save a running domain's state to FILE on the host and stop it.
+
+    FILE is not a path of this machine's current directory: XenD opens it on the Xen host, relative
+    to its own working directory. On a simulated host (xen+sim) it is relative to the host's save
+    directory, STATE_DIR/save (see `xvirt sim status`), and paths outside that directory are refused."""
     dom = resolve_domain(session.conn, domain)
     _run(lambda: dom.save(file), f"Failed to save domain '{domain}' to {file}")
     emit(f"\nDomain '{domain}' saved to {file}\n")
@@ -112,7 +116,10 @@ def save_cmd(session, domain, file):
 @click.argument("file")
 @with_session
 def restore_cmd(session, file):
-    """Restore a domain from a saved state file (it gets a new id)."""
+    """Restore a domain from a saved state FILE on the host (it gets a new id).
+
+    FILE is resolved by XenD on the Xen host, as for `save`: on a simulated host (xen+sim) relative to
+    its save directory, STATE_DIR/save; paths outside that directory are refused."""
     _run(lambda: session.conn.restore(file), f"Failed to restore domain from {file}")
     emit(f"Domain restored from {file}\n")
 
@@ -173,6 +180,21 @@ def domrename_cmd(session, domain, new_name):
     emit("Domain successfully renamed\n")
 
 
+@click.command("autostart", cls=VirshCommand)
+@click.argument("domain")
+@click.option("--disable", is_flag=True, help="Turn autostart off.")
+@with_session
+def autostart_cmd(session, domain, disable):
+    """Autostart a domain when the host starts (toolstacks that keep defined domains: libxl)."""
+    dom = resolve_domain(session.conn, domain)
+    if disable:
+        _run(lambda: dom.set_autostart(False), f"Failed to unmark domain '{domain}' as autostarted")
+        emit(f"Domain '{domain}' unmarked as autostarted\n")
+    else:
+        _run(lambda: dom.set_autostart(True), f"Failed to mark domain '{domain}' as autostarted")
+        emit(f"Domain '{domain}' marked as autostarted\n")
+
+
 COMMANDS = [start_cmd, create_cmd, define_cmd, undefine_cmd, shutdown_cmd, reboot_cmd, destroy_cmd,
             suspend_cmd, resume_cmd, save_cmd, restore_cmd, setmem_cmd, setmaxmem_cmd, setvcpus_cmd,
-            domrename_cmd]
+            domrename_cmd, autostart_cmd]

@@ -43,8 +43,8 @@ def _target(dev: str) -> tuple[str, str | None]:
     if dev.startswith("ioemu:"):
         dev = dev[6:]
     base, colon, suffix = dev.rpartition(":")
-    if colon and suffix in ("disk", "cdrom"):
-        return base, suffix
+    if colon:  # xen_sxpr.c: any other suffix is stripped too ("pretend it's a disk")
+        return base, suffix if suffix == "cdrom" else "disk"
     return dev, None
 
 
@@ -171,9 +171,19 @@ def _xml_disk(e: ET.Element) -> tuple[str, dict]:
     }
 
 
+def _mac(text: str | None) -> str:
+    """A MAC as a fact: six 1-2 digit hex groups mean one address (virMacAddrParse reads
+    ``0:16:3e:1:6:15`` as ``00:16:3e:01:06:15``); anything else is kept as written."""
+    raw = (text or "").strip().lower()
+    parts = raw.split(":")
+    if len(parts) == 6 and all(re.fullmatch(r"[0-9a-f]{1,2}", p) for p in parts):
+        return ":".join(p.rjust(2, "0") for p in parts)
+    return raw
+
+
 def _xml_net(e: ET.Element, index: int) -> tuple[str, dict]:
     g = lambda path, attr: e.find(path).get(attr) if e.find(path) is not None else None  # noqa
-    mac = (g("mac", "address") or "").lower()
+    mac = _mac(g("mac", "address"))
     rate = g("bandwidth/outbound", "average")
     return mac or f"#{index}", {
         "type": e.get("type"), "bridge": g("source", "bridge"), "script": g("script", "path"),
@@ -217,8 +227,12 @@ def _xml_chr(e: ET.Element) -> dict:
 
 # -- S-expressions ------------------------------------------------------------------------------
 
-def facts_from_sxpr(tree: list | str | bytes) -> dict:
-    """Facts of a XenD ``(domain ...)`` record or ``(vm ...)`` config (text or parsed tree)."""
+def facts_from_sxpr(tree: list | str | bytes, xend_config_format: int | None = None) -> dict:
+    """Facts of a XenD ``(domain ...)`` record or ``(vm ...)`` config (text or parsed tree).
+
+    With ``xend_config_format`` >= 2 an HVM image's ``(cdrom ...)`` is not a disk: from format 2
+    on, CD-ROMs are vbds and libvirt ignored the image key (xen_sxpr.c reads it for format 1).
+    """
     if not isinstance(tree, list):
         try:
             tree = sxp.parse(tree)
@@ -227,12 +241,12 @@ def facts_from_sxpr(tree: list | str | bytes) -> dict:
     if not isinstance(tree, list):
         raise SexprError("cannot read facts: the S-expression is an atom")
     try:
-        return _facts_from_sxpr(tree)
+        return _facts_from_sxpr(tree, xend_config_format)
     except (ValueError, TypeError, AttributeError, IndexError) as e:
         raise SexprError(f"cannot read facts from the S-expression: {e}") from None
 
 
-def _facts_from_sxpr(tree: list) -> dict:
+def _facts_from_sxpr(tree: list, fmt: int | None = None) -> dict:
     v = lambda path: sxp.child_value(tree, path)  # noqa: E731
     hvm_img = sxp.child(sxp.child(tree, "image"), "hvm") if sxp.child(tree, "image") else None
     hvm = hvm_img is not None
@@ -299,7 +313,7 @@ def _facts_from_sxpr(tree: list) -> dict:
                 graphics[gtype] = _sx_graphics(img, gtype)
                 break
     if hvm:
-        if iv("cdrom") and not any(d[0] == "hdc" for d in disks):
+        if iv("cdrom") and not any(d[0] == "hdc" for d in disks) and (fmt is None or fmt < 2):
             disks.append(("hdc", {"device": "cdrom", "type": "file", "source": iv("cdrom"),
                                   "readonly": True, "shareable": False}))
         for fd in ("fda", "fdb"):
@@ -330,7 +344,8 @@ def _sx_disk(node: list) -> tuple[str, dict]:
     val = lambda key: sxp.child_value(node, key)  # noqa: E731
     name, implied = _target(val("dev") or "")
     uname = val("uname")
-    out = {"device": implied or "disk", "source": "", "readonly": "r" in (val("mode") or ""),
+    device = implied or "disk"
+    out = {"device": device, "source": "", "readonly": "r" in (val("mode") or "") or device == "cdrom",
            "shareable": "!" in (val("mode") or ""), "driver_name": None, "driver_type": None}
     if uname is not None:
         drv, _, path = uname.partition(":")
@@ -353,7 +368,7 @@ def _sx_net(node: list, index: int) -> tuple[str, dict]:
     rate = val("rate")
     m = re.match(r"(\d+)KB/s", rate or "")
     model = val("model") or ("netfront" if val("type") == "netfront" else None)
-    return (val("mac") or "").lower() or f"#{index}", {
+    return _mac(val("mac")) or f"#{index}", {
         "type": "bridge" if bridge is not None or script in ("vif-bridge", "vif-vnic")
         else "ethernet",
         "bridge": bridge, "script": script, "model": model, "ip": val("ip"),

@@ -14,8 +14,9 @@ import uuid as _uuid
 from dataclasses import dataclass, field
 
 __all__ = [
-    "Disk", "Net", "Chr", "Graphics", "Input", "Hostdev", "Clock", "DomainDef",
-    "LIFECYCLE_ACTIONS", "FEATURES", "SOUND_MODELS", "BOOT_DEVICES",
+    "Disk", "Net", "Chr", "Graphics", "Input", "Hostdev", "Clock", "DomainDef", "Timer",
+    "Controller", "Video", "Cpu", "NumaCell", "NetHost",
+    "LIFECYCLE_ACTIONS", "FEATURES", "SOUND_MODELS", "BOOT_DEVICES", "DISK_DRIVERS",
     "parse_uuid", "random_uuid", "parse_mac", "random_mac", "parse_cpuset",
     "format_cpuset", "bus_for_target", "add_implicit_devices",
 ]
@@ -25,6 +26,9 @@ LIFECYCLE_ACTIONS = ("destroy", "restart", "rename-restart", "preserve",
                      "coredump-destroy", "coredump-restart")
 # domain_conf.c virDomainFeature order, restricted to what XenD knows (xen_sxpr.c)
 FEATURES = ("acpi", "apic", "pae", "hap", "viridian")
+# disk driver names = XenD uname prefixes libvirt's Xen driver knew (formatdomain.html: Xen
+# supports "tap", "tap2", "phy" or "file")
+DISK_DRIVERS = ("file", "phy", "tap", "tap2")
 # domain_conf.c virDomainSoundModel
 SOUND_MODELS = ("sb16", "es1370", "pcspk", "ac97", "ich6", "ich9", "usb")
 # <boot dev> names and XenD's boot letters (xen_sxpr.c xenParseSxprOS / xenFormatSxpr)
@@ -32,9 +36,17 @@ BOOT_DEVICES = {"fd": "a", "hd": "c", "cdrom": "d", "network": "n"}
 
 
 @dataclass
+class NetHost:
+    """A host of a network disk source (``<source protocol='rbd'><host name port/>``)."""
+
+    name: str
+    port: int | None = None
+
+
+@dataclass
 class Disk:
     target: str
-    type: str = "file"               # file | block
+    type: str = "file"               # file | block | network
     device: str = "disk"             # disk | cdrom | floppy
     source: str | None = None        # None: empty CD-ROM drive
     driver_name: str | None = None   # file | phy | tap | tap2 | ...
@@ -42,6 +54,8 @@ class Disk:
     bus: str | None = None           # xen | ide | scsi | fdc | usb
     readonly: bool = False
     shareable: bool = False
+    protocol: str | None = None      # network disks: rbd
+    hosts: list[NetHost] = field(default_factory=list)
 
 
 @dataclass
@@ -55,6 +69,10 @@ class Net:
     ifname: str | None = None        # <target dev>
     model: str | None = None
     rate_kbps: int | None = None     # <bandwidth><outbound average> (KB/s)
+    ips: list[str] = field(default_factory=list)    # more <ip address> after ``ip``
+    vlan_tags: list[int] = field(default_factory=list)
+    vlan_trunk: bool = False
+    virtualport: str | None = None   # <virtualport type='openvswitch'/>
 
 
 @dataclass
@@ -72,7 +90,8 @@ class Chr:
     bind_host: str | None = None
     bind_service: str | None = None
     port: int = 0
-    target_type: str | None = None   # console only: serial | xen
+    target_type: str | None = None   # console: serial | xen; channel: xen
+    target_name: str | None = None   # channel only
 
 
 @dataclass
@@ -85,6 +104,9 @@ class Graphics:
     keymap: str | None = None
     display: str | None = None       # sdl
     xauth: str | None = None         # sdl
+    tls_port: int | None = None      # spice
+    mousemode: str | None = None     # spice: client | server
+    copypaste: bool | None = None    # spice clipboard
 
 
 @dataclass
@@ -100,6 +122,50 @@ class Hostdev:
     slot: int
     function: int
     managed: bool = False
+    kind: str = "pci"                # pci | usb (usb: bus + device in usb_bus/usb_device)
+    write_filtering: bool | None = None   # pci <source writeFiltering>
+    usb_bus: int = 0
+    usb_device: int = 0
+
+
+@dataclass
+class Timer:
+    name: str                        # hpet | tsc | ...
+    present: bool | None = None
+    mode: str | None = None          # tsc: native | paravirt | emulate | auto
+
+
+@dataclass
+class Controller:
+    type: str                        # xenbus | ide | usb | ...
+    index: int = 0
+    model: str | None = None         # usb: qusb1 | qusb2
+    ports: int | None = None
+    max_event_channels: int | None = None
+    max_grant_frames: int | None = None
+
+
+@dataclass
+class Video:
+    model: str = "cirrus"            # cirrus | xen | vga
+    vram: int | None = None          # KiB
+    heads: int | None = 1
+    primary: bool = True
+
+
+@dataclass
+class NumaCell:
+    id: int
+    cpus: str
+    memory: int                      # KiB
+    distances: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
+class Cpu:
+    mode: str | None = None          # host-passthrough | None
+    features: list[tuple[str, str]] = field(default_factory=list)   # (policy, name)
+    cells: list[NumaCell] = field(default_factory=list)
 
 
 @dataclass
@@ -108,7 +174,8 @@ class Clock:
     reset: bool = False              # adjustment='reset' (utc/localtime)
     adjustment: int = 0              # variable
     basis: str = "utc"               # variable: utc | localtime
-    hpet: bool | None = None         # <timer name='hpet' present=...>
+    hpet: bool | None = None         # <timer name='hpet' present=...> (XenD converters)
+    timers: list[Timer] = field(default_factory=list)   # xl/xm converters, in XML order
 
 
 @dataclass
@@ -122,7 +189,12 @@ class DomainDef:
     vcpus: int = 1                   # maximum
     vcpus_current: int | None = None
     cpuset: str | None = None
-    os_type: str = "linux"           # linux | hvm
+    os_type: str = "linux"           # linux | hvm | xenpvh
+    arch: str | None = None          # <type arch> (x86_64)
+    machine: str | None = None       # <type machine> (xenpv | xenfv | xenpvh)
+    loader_type: str | None = None   # rom | pflash (None: the XenD converter's rule)
+    loader_readonly: bool | None = None
+    loader_format: str | None = None
     kernel: str | None = None
     initrd: str | None = None
     cmdline: str | None = None
@@ -146,6 +218,17 @@ class DomainDef:
     graphics: list[Graphics] = field(default_factory=list)
     sounds: list[str] = field(default_factory=list)
     hostdevs: list[Hostdev] = field(default_factory=list)
+    # fields the xl/xm converters use (libvirt 11 domain XML); XenD leaves them empty
+    features_off: list[str] = field(default_factory=list)   # <hap state='off'/> ...
+    cpu: Cpu | None = None
+    controllers: list[Controller] = field(default_factory=list)
+    channels: list[Chr] = field(default_factory=list)
+    videos: list[Video] = field(default_factory=list)
+    emulator_args: list[str] = field(default_factory=list)  # <xen:commandline><xen:arg>
+    e820_host: bool = False          # <features><xen><e820_host state='on'/>
+    passthrough: str | None = None   # <features><xen><passthrough>: on | off | sync_pt | share_pt
+    slic_table: str | None = None    # <os><acpi><table type='slic'>
+    memballoon: bool = True
 
     @property
     def hvm(self) -> bool:

@@ -12,6 +12,7 @@ single-quoted attributes, ``&apos;`` inside attribute values, and a final newlin
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from xml.parsers import expat
 
@@ -114,7 +115,18 @@ def _flush_text(elem: ET.Element, parts: list[str], tail_of: ET.Element | None) 
 
 # -- writing ------------------------------------------------------------------------------------
 
+# XML 1.0 (§2.2 Char) cannot carry these at all, not even as character references
+_NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+class UnwritableText(ValueError):
+    """A value holds a character no XML 1.0 document can carry (the caller names the input)."""
+
+
 def xml_escape_text(s: str) -> str:
+    bad = _NOT_XML_CHAR.search(s)
+    if bad:
+        raise UnwritableText(f"U+{ord(bad.group()):04X} in {s[:40]!r} cannot be written as XML")
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 

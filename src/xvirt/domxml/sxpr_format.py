@@ -148,10 +148,13 @@ def _image(image: list, d: m.DomainDef, fmt: int) -> None:
             image.append(avail)
         image.append(_kv("boot", "".join(m.BOOT_DEVICES[b] for b in d.boot) or "c", False))
         for disk in d.disks:
-            if disk.device == "cdrom" and fmt == 1 and disk.source:
+            if disk.device == "cdrom" and fmt == 1:
                 if disk.target != "hdc":   # libvirt dropped these silently
                     raise NoSupportError(f"xend 3.0.2 (format 1) takes one CD-ROM, hdc, not "
                                          f"'{disk.target}'")
+                if not disk.source:        # libvirt dropped it too; it would not come back
+                    raise NoSupportError("xend 3.0.2 (format 1) cannot express an empty CD-ROM "
+                                         "drive (hdc)")
                 image.append(_kv("cdrom", disk.source))
             elif disk.device == "floppy":
                 if disk.target not in ("fda", "fdb") or not disk.source:
@@ -284,7 +287,7 @@ def _net(net: m.Net, hvm: bool, fmt: int, network_bridge) -> list:
     if net.rate_kbps:
         out.append(_kv("rate", f"{net.rate_kbps}KB/s"))
     if net.type == "bridge":
-        out += [_kv("bridge", net.bridge), _kv("script", net.script or "vif-bridge")]
+        out += ([_kv("bridge", net.bridge)] if net.bridge else []) + [_kv("script", net.script or "vif-bridge")]
         if net.ip:
             out.append(_kv("ip", net.ip))
     elif net.type == "network":

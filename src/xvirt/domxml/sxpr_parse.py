@@ -1,7 +1,7 @@
 """XenD domain record (``(domain ...)``, or a ``(vm ...)`` config) -> :class:`DomainDef`.
 
 The facts are those of libvirt's sexpr2xml direction (src/xenxs/xen_sxpr.c, 2013, and
-src/xenconfig/xen_sxpr.c, final; see shared/reference/xml-sxpr-conversion.md §2-3), including the
+src/xenconfig/xen_sxpr.c, final; summarised in docs/design.md §6.3), including the
 differences by ``xend_config_format`` (1 = xend 3.0.2, 2 = 3.0.3, 3 = 3.0.4, 4 = 3.1.0):
 
 * format < 3: a ``(domain ...)`` record must carry ``domid``;
@@ -21,6 +21,8 @@ message naming the field.
 """
 
 from __future__ import annotations
+
+import re
 
 from ..errors import SexprError
 from ..protocol import sxp
@@ -127,6 +129,9 @@ def parse_domain_sxpr(record: str | bytes | list, *, xend_config_format: int = 4
     mem = _int(val("memory"), "memory")
     if maxmem is None and mem is None:
         raise _bad("missing (memory ...)")
+    for key, value in (("maxmem", maxmem), ("memory", mem)):
+        if value is not None and value <= 0:   # no domain runs in no memory
+            raise _bad(f"invalid ({key} {value}): must be positive")
     d.memory = (maxmem if maxmem is not None else mem) * 1024
     d.current_memory = min(mem * 1024, d.memory) if mem is not None else d.memory
 
@@ -171,10 +176,10 @@ def parse_domain_sxpr(record: str | bytes | list, *, xend_config_format: int = 4
 def _parse_os(d: m.DomainDef, ival, hvm: bool) -> None:
     if hvm:
         d.loader = ival("loader")
-        if d.loader is None:
+        if not d.loader:
             # old xend kept the loader in (kernel ...)
             d.loader = ival("kernel")
-            if d.loader is None:
+            if not d.loader:
                 raise _bad("incomplete: missing HVM loader in (image (hvm ...))")
         else:
             d.kernel, d.initrd = ival("kernel"), ival("ramdisk")
@@ -225,6 +230,8 @@ def _parse_disks(d: m.DomainDef, root: list, hvm: bool, fmt: int) -> None:
             drv, colon, path = src.partition(":")
             if not colon:
                 raise _bad(f"cannot parse (uname '{src}'): missing driver name")
+            if drv not in m.DISK_DRIVERS:
+                raise _bad(f"cannot parse (uname '{src}'): unknown driver '{drv}'")
             disk.driver_name = "tap2" if node[0] == "tap2" and drv == "tap" else drv
             if disk.driver_name in ("tap", "tap2"):
                 dtype, colon, path = path.partition(":")
@@ -242,6 +249,8 @@ def _parse_disks(d: m.DomainDef, root: list, hvm: bool, fmt: int) -> None:
             if suffix == "cdrom":
                 disk.device = "cdrom"
             disk.target = base
+        if not re.fullmatch(r"[A-Za-z0-9_]+", disk.target):
+            raise _bad(f"invalid disk target '{disk.target}' in ({node[0]} (dev ...))")
         disk.bus = m.bus_for_target(disk.target)
         disk.readonly = "r" in (mode or "")
         disk.shareable = "!" in (mode or "")
@@ -269,10 +278,11 @@ def _parse_nets(d: m.DomainDef, root: list) -> None:
             net.ifname = v("vifname")
         elif d.id != -1:
             net.ifname = f"vif{d.id}.{index}"
-        if v("mac"):
-            net.mac = m.parse_mac(v("mac"))
-            if net.mac is None:
-                raise _bad(f"malformed (mac '{v('mac')}')")
+        if not v("mac"):  # XenD gives every vif a MAC when it is created
+            raise _bad("incomplete: (vif ...) has no (mac ...)")
+        net.mac = m.parse_mac(v("mac"))
+        if net.mac is None:
+            raise _bad(f"malformed (mac '{v('mac')}')")
         net.model = v("model")
         if net.model is None and v("type") == "netfront":
             net.model = "netfront"

@@ -11,13 +11,25 @@ import uuid as _uuid
 from dataclasses import dataclass
 
 from ..constants import DomainState as S
-from ..errors import (DomainExistsError, InvalidArgError, LibvirtError, OperationInvalidError,
-                      XendError)
+from ..errors import (DomainExistsError, ErrorDomain, InvalidArgError, LibvirtError, NoConnectError,
+                      NoDomainError, OperationFailedError, OperationInvalidError, XendError)
 from ..protocol import domtable as dt
 from ..protocol import sxp
 
 __all__ = ["Facts", "facts_from_info", "facts_from_record", "record_uuid", "map_xend_error",
-           "reason_for"]
+           "reason_for", "parse_uuid", "state_from_letters", "map_xl_error"]
+
+
+def parse_uuid(value) -> str:
+    """A UUID given as text (any of Python's accepted spellings) or 16 bytes, in canonical form."""
+    try:
+        if isinstance(value, (bytes, bytearray)):
+            if len(value) != 16:
+                raise ValueError
+            return str(_uuid.UUID(bytes=bytes(value)))
+        return str(_uuid.UUID(hex=str(value).strip()))
+    except (ValueError, TypeError):
+        raise InvalidArgError(f"Invalid UUID: {value!r}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +89,11 @@ def _state(rec, domid: int) -> int:
     if st is None:
         status = sxp.child_value(rec, "status")
         return S.SHUTOFF if domid < 0 or status == "0" else S.NOSTATE
+    return state_from_letters(st)
+
+
+def state_from_letters(st: str) -> int:
+    """libvirt's state for XenD's / xl's state letters (``rbpscd``), by libvirt's priority."""
     for ch, state in (("c", S.CRASHED), ("s", S.SHUTOFF), ("d", S.SHUTDOWN), ("p", S.PAUSED),
                       ("b", S.BLOCKED), ("r", S.RUNNING)):
         if ch in st:
@@ -117,7 +134,8 @@ _MESSAGES = (
     ("invalid vm name", InvalidArgError),
     ("greater than max vcpus", InvalidArgError),
     ("exceeds maximum memory", InvalidArgError),
-    ("outside the simulator's save directory", InvalidArgError),
+    ("Invalid memory size", InvalidArgError),
+    ("is outside the save directory", InvalidArgError),
     ("privileged domain 0", OperationInvalidError),
 )
 
@@ -131,3 +149,34 @@ def map_xend_error(e: LibvirtError, what: str) -> LibvirtError:
         if needle in msg:
             return cls(f"{what}: {msg}", domain=e.domain)
     return e
+
+
+# xl's messages (tools/xl, libxl) -> libvirt error classes; the first match wins
+_XL_MESSAGES = (
+    ("cannot init xl context", NoConnectError),   # not root, no Xen, or no privcmd
+    ("is an invalid domain identifier", NoDomainError),
+    ("Non-existant domain", NoDomainError),
+    ("already exists", DomainExistsError),
+    ("already in use", DomainExistsError),
+    ("Not destroying domain 0", OperationInvalidError),
+    ("Can't open restore file", InvalidArgError),
+    ("wrong magic number", InvalidArgError),
+    ("Failed to read config file", InvalidArgError),
+    ("requires at least", InvalidArgError),
+    ("Invalid", InvalidArgError),
+    ("invalid", InvalidArgError),
+    ("exceeds", InvalidArgError),
+)
+_XL_RC = {-6: InvalidArgError, -21: NoDomainError, -24: NoDomainError}
+
+
+def map_xl_error(returncode: int, stderr: str, what: str) -> LibvirtError:
+    """The one place an ``xl`` failure (exit code + stderr) becomes a libvirt error."""
+    from ..protocol.xl import parse_rc
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not ln.startswith("Parsing config")]
+    message = "; ".join(lines[-3:])[:2000] or f"xl exited with status {returncode}"
+    for needle, cls in _XL_MESSAGES:
+        if needle in stderr:
+            return cls(f"{what}: {message}", domain=ErrorDomain.LIBXL)
+    cls = _XL_RC.get(parse_rc(stderr) or 0, OperationFailedError)
+    return cls(f"{what}: {message}", domain=ErrorDomain.LIBXL)

@@ -1,57 +1,55 @@
 """The Xen driver: answers each question from the cheapest channel that can answer it correctly.
 
+The driver composes three channels and is the only layer that knows them: the hypervisor domain
+table, xenstore, and a toolstack (``toolstack.py``: XenD, libxl through ``xl``, or none).
 Channel order (DESIGN §2-3): ids, UUIDs, state, memory, vcpus and cpu time come from the
 hypervisor domain table (one read, no daemon); names come from xenstore (a read, or the
-watch-validated cache after one round trip for bulk calls); XenD is asked only for inactive
-domains, configs and lifecycle operations. Every answer is true at some instant during the call:
-a cached id<->UUID binding is used only after the table record of that id shows the same handle,
-and a name read between two table reads that agree is the name of that domain.
+watch-validated cache after one round trip for bulk calls); the toolstack is asked only for
+inactive domains, configs and lifecycle operations. Every answer is true at some instant during
+the call: a cached id<->UUID binding is used only after the table record of that id shows the
+same handle, and a name read between two table reads that agree is the name of that domain.
 
-A destroyed domain stays in the table as ``dying`` until the hypervisor frees it, while XenD
-has already forgotten it; the driver treats dying records as gone everywhere (lists, lookups,
-a handle's id), so the channels never disagree about whether a domain runs.
+A destroyed domain stays in the table as ``dying`` until the hypervisor frees it, while the
+toolstack has already forgotten it; the driver treats dying records as gone everywhere (lists,
+lookups, a handle's id), so the channels never disagree about whether a domain runs.
 
 On a real dom0 (``xen:///``) the hypervisor channel is libxenctrl (transport/xenctrl.py) with the
 same records. Without a hypervisor channel (XenD-only URIs, or ``xen:///`` where libxenctrl cannot
 be used: not dom0, not root, unknown Xen version; the reason is kept in ``hv_error`` and named in
-XenD's errors) the driver asks XenD, with one bulk ``?detail=1`` request for lists and stats; with
-``max_staleness`` it may answer from a snapshot no older than that.
+the errors of a host without a toolstack) the driver asks the toolstack: XenD with one bulk
+``?detail=1`` request for lists and stats (with ``max_staleness`` it may answer from a snapshot no
+older than that), libxl with ``xl list -v``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import glob
+import json
+import os
+import shutil
 import threading
-import time
 import uuid as _uuid
 
-from ..errors import (LibvirtError, NoConnectError, NoDomainError, XenstoreError)
+from ..errors import (ErrorCode, InvalidArgError, LibvirtError, NoDomainError, NoSupportError,
+                      OperationInvalidError, XenCallError, XendError, XenstoreError)
 from ..protocol import domtable as dt
-from ..protocol import sxp
 from ..protocol.xenstore import XsNoEntError
 from ..transport.hypervisor import DomainTableReader
-from ..transport.xend import XendClient
 from ..transport.xenstore import XenstoreClient
+from ..sim.paths import SimPaths
 from ..uri import Target
 from ..registry import Registry
-from .records import Facts, facts_from_info, facts_from_record, map_xend_error, record_uuid
+from .configdir import DEFAULT_CONFIG_DIR
+from .records import Facts, facts_from_info
+from .toolstack import NoToolstack, Toolstack
+from .nodefacts import DMI_FIELDS, cells_of_node, node_int
 
 __all__ = ["XenDriver"]
 
+DMI_DIR = "/sys/class/dmi/id"
 WATCHES = (("/local/domain", "xvirt-names"), ("@introduceDomain", "xvirt-intro"),
            ("@releaseDomain", "xvirt-release"))
-
-
-class _Snapshot:
-    """One ``?detail=1`` answer, decoded once and indexed by id, UUID and name."""
-
-    __slots__ = ("taken", "records", "facts", "by_id", "by_uuid", "by_name")
-
-    def __init__(self, taken: float, records: list) -> None:
-        self.taken, self.records = taken, records
-        self.facts = [facts_from_record(r) for r in records]
-        self.by_id = {f.id: f for f in self.facts if f.id >= 0}
-        self.by_uuid = {f.uuid: f for f in self.facts}
-        self.by_name = {f.name: f for f in self.facts if f.name}
 
 
 def _no_domain(what: str) -> NoDomainError:
@@ -69,81 +67,64 @@ def open_hypervisor(target: Target):
     return (DomainTableReader(target.domtable) if target.domtable else None), None
 
 
-class _XendWithoutHypervisor(XendClient):
-    """XenD on a host whose hypervisor channel is missing: unreachable-XenD errors name both."""
-
-    def __init__(self, address, why: LibvirtError) -> None:
-        super().__init__(address)
-        self._why = why
-
-    def _fail(self, what: str) -> NoConnectError:
-        err = super()._fail(what)
-        err.message = err.str1 = f"{self._why.message}; and {err.message}"
-        err.args = (err.message,)
-        return err
+def _checked_node_info(info: tuple, error, source: str) -> tuple:
+    """A host has at least one cpu and some memory, and no count is negative (issue 12)."""
+    names = ("memory_kib", "cpus", "mhz", "nodes", "sockets", "cores", "threads")
+    bad = [f"{k}={v}" for k, v in zip(names, info[1:]) if v < 0]
+    bad += [f"{k}=0" for k, v in zip(names[:2], info[1:3]) if v == 0]
+    if bad:
+        raise error(f"{source} sent invalid node information: {', '.join(bad)}")
+    return info
 
 
 class XenDriver:
-    def __init__(self, target: Target, *, max_staleness: float | None = None) -> None:
+    def __init__(self, target: Target, *, max_staleness: float | None = None,
+                 toolstack: Toolstack | None = None) -> None:
         self.target = target
         self.max_staleness = max_staleness
         self.hv, self.hv_error = open_hypervisor(target)
-        self.xend = XendClient(target.xend) if self.hv_error is None else \
-            _XendWithoutHypervisor(target.xend, self.hv_error)
         self.xs: XenstoreClient | None = XenstoreClient(target.xenstore) if (target.xenstore and self.hv) else None
+        self.ts: Toolstack = toolstack if toolstack is not None else make_toolstack(target, max_staleness)
+        if self.hv_error is not None and isinstance(self.ts, NoToolstack):
+            self.ts.why = self.hv_error.message   # a host with neither: say both
+        self.ts.bind(self)
         self.registry = Registry()
         self._lock = threading.RLock()
         self._watching = False
-        self._snap: _Snapshot | None = None
+        self._static: tuple[bytes | None, dict] | None = None
 
     def close(self) -> None:
+        self.ts.close()
         if self.xs is not None:
             self.xs.close()
         if self.hv is not None:
             self.hv.close()
 
+    @property
+    def toolstack(self) -> str:
+        return self.ts.name
+
+    @property
+    def xend(self):
+        """The XenD client when the toolstack is XenD (driver-internal; None otherwise)."""
+        return getattr(self.ts, "xend", None)
+
+    def node(self) -> list:
+        """XenD's node record (``GET /xend/node/``); NoSupportError on other toolstacks."""
+        node = getattr(self.ts, "node", None)
+        if node is None:
+            raise NoSupportError(f"this function is not supported by the {self.ts.name} toolstack: "
+                                 "XenD's node record")
+        return node()
+
     # -- counts ---------------------------------------------------------------------------------
     def request_counts(self) -> dict:
-        xend = self.xend.counts()
+        ts = self.ts.counts()
+        xend, xl = ts.get("xend", {}), ts.get("xl", {})
         xs = self.xs.counts() if self.xs is not None else {}
         return {"xend": xend, "xenstore": xs, "hypervisor": self.hv.reads if self.hv else 0,
-                "xend_total": sum(xend.values()), "xenstore_total": sum(xs.values())}
-
-    # -- XenD helpers ---------------------------------------------------------------------------
-    def xend_records(self) -> list:
-        """Every active domain's record in one request (``?detail=1``), or a snapshot within
-        ``max_staleness``. (XenD 3.0.4 ignores ``state=`` on this path: inactive domains are
-        listed by name only, see ``defined_records``.)"""
-        return self.xend_snapshot().records
-
-    def xend_snapshot(self) -> "_Snapshot":
-        now = time.monotonic()
-        snap = self._snap
-        if self.max_staleness is not None and snap is not None and now - snap.taken <= self.max_staleness:
-            return snap
-        value = self.xend.get("/xend/domain", detail="1")
-        snap = _Snapshot(now, [r for r in (value or []) if isinstance(r, list) and r[:1] == ["domain"]])
-        if self.max_staleness is not None:
-            self._snap = snap
-        return snap
-
-    def xend_record(self, ref: str):
-        """``GET /xend/domain/<ref>``: the record, or None for 404."""
-        try:
-            rec = self.xend.get(f"/xend/domain/{ref}")
-        except NoDomainError:
-            return None
-        return rec if isinstance(rec, list) and rec[:1] == ["domain"] else None
-
-    def _xend_facts_by_uuid(self, uuid: str) -> Facts | None:
-        if self.max_staleness is not None:  # running domains: the (possibly refreshed) snapshot
-            facts = self.xend_snapshot().by_uuid.get(uuid)
-            if facts is not None:
-                return facts
-        rec = self.xend_record(uuid)
-        if rec is None or record_uuid(rec) != uuid:
-            return None
-        return facts_from_record(rec)
+                "xl": xl, "xend_total": sum(xend.values()), "xenstore_total": sum(xs.values()),
+                "xl_total": sum(xl.values()), "toolstack": self.ts.name}
 
     # -- hypervisor helpers ---------------------------------------------------------------------
     def _current(self, uuid: str) -> dt.DomainInfo | None:
@@ -202,7 +183,7 @@ class XenDriver:
                     return name
         except XenstoreError:
             pass  # xenstore down: XenD still knows
-        facts = self._xend_facts_by_uuid(uuid)
+        facts = self.ts.facts_by_uuid(uuid, running=True)
         return facts.name if facts is not None else None
 
     def names_bulk(self, infos: list[dt.DomainInfo]) -> dict[str, str]:
@@ -234,7 +215,7 @@ class XenDriver:
             pass
         for info in infos:  # vanished mid-call, or xenstore down: ask XenD (rare)
             if info.uuid not in out and not info.flags & dt.DYING:
-                facts = self._xend_facts_by_uuid(info.uuid)
+                facts = self.ts.facts_by_uuid(info.uuid, running=True)
                 if facts is not None and facts.name:
                     out[info.uuid] = facts.name
         return out
@@ -243,7 +224,7 @@ class XenDriver:
     def list_ids(self) -> list[int]:
         if self.hv is not None:
             return self.hv.list_ids(skip_dying=True)
-        return sorted(self.xend_snapshot().by_id)
+        return sorted(f.id for f in self.ts.running_facts())
 
     def running_snapshot(self) -> list[dt.DomainInfo]:
         """Every live record (dying ones left out), rebinding the registry from the full set."""
@@ -258,37 +239,24 @@ class XenDriver:
                 raise _no_domain(f"no domain with matching id {domid}")
             self.registry.bind(info.uuid, domid)
             return info.uuid
-        if self.max_staleness is not None:  # answer from a snapshot no older than allowed
-            facts = self.xend_snapshot().by_id.get(domid)
-            if facts is None:
-                raise _no_domain(f"no domain with matching id {domid}")
-            return facts.uuid
-        rec = self.xend_record(str(domid))
-        if rec is None or facts_from_record(rec).id != domid:  # a domain named "<id>" shadows ids
-            for rec in self.xend_records():
-                if facts_from_record(rec).id == domid:
-                    break
-            else:
-                raise _no_domain(f"no domain with matching id {domid}")
-        return facts_from_record(rec).uuid
+        facts = self.ts.facts_by_id(domid)
+        if facts is None:
+            raise _no_domain(f"no domain with matching id {domid}")
+        return facts.uuid
 
     def lookup_name(self, name: str) -> str:
-        if self.hv is not None and self.xs is not None:
+        cheap = self.hv is not None and self.xs is not None
+        searched = False  # the cheap channels answered: no running domain has that name
+        if cheap:
             try:
                 found = self._lookup_running_name(name)
+                searched = True
             except XenstoreError:
                 found = None
             if found is not None:
                 return found
-        elif self.max_staleness is not None:
-            facts = self.xend_snapshot().by_name.get(name)
-            if facts is not None:
-                return facts.uuid
-        rec = self.xend_record(name)
-        if rec is None:
-            raise _no_domain(f"no domain with matching name '{name}'")
-        facts = facts_from_record(rec)
-        if facts.name != name:
+        facts = self.ts.facts_by_name(name, allow_snapshot=not cheap, running=False if searched else None)
+        if facts is None or facts.name != name:
             raise _no_domain(f"no domain with matching name '{name}'")
         if facts.id >= 0 and self.hv is not None:
             self.registry.bind(facts.uuid, facts.id)
@@ -317,7 +285,7 @@ class XenDriver:
     def lookup_uuid(self, uuid: str) -> str:
         if self.hv is not None and self._current(uuid) is not None:
             return uuid
-        if self._xend_facts_by_uuid(uuid) is None:
+        if self.ts.facts_by_uuid(uuid, running=False if self.hv is not None else None) is None:
             raise _no_domain(f"no domain with matching uuid '{uuid}'")
         return uuid
 
@@ -328,7 +296,7 @@ class XenDriver:
             if info is not None:
                 name = self.name_of_running(info) if with_name else None
                 return facts_from_info(info, name)
-        facts = self._xend_facts_by_uuid(uuid)
+        facts = self.ts.facts_by_uuid(uuid, running=False if self.hv is not None else None)
         if facts is None:
             raise _no_domain(f"no domain with matching uuid '{uuid}'")
         if self.hv is not None and facts.id >= 0:
@@ -351,31 +319,28 @@ class XenDriver:
             raise _no_domain(f"no domain with matching uuid '{uuid}'")
         return facts.name
 
+    def running_id(self, uuid: str) -> int | None:
+        """The id ``uuid`` runs under now, or None (hypervisor channel, else the toolstack)."""
+        if self.hv is not None:
+            info = self._current(uuid)
+            return info.domid if info is not None else None
+        facts = self.ts.facts_by_uuid(uuid)
+        return facts.id if facts is not None and facts.id >= 0 else None
+
+    def running_uuids(self) -> set[str]:
+        """UUIDs of the running domains: one hypervisor read, else the toolstack's bulk list."""
+        if self.hv is not None:
+            return {i.uuid for i in self.hv.snapshot() if not i.flags & dt.DYING}
+        return {f.uuid for f in self.ts.running_facts()}
+
     def persistence(self) -> dict[str, bool]:
-        """Whether each domain XenD knows is managed, in one request (``?detail=1`` for the
-        running ones; every inactive domain XenD lists is managed by definition)."""
-        return {f.uuid: True if f.persistent is None else f.persistent for f in self.xend_snapshot().facts}
+        return self.ts.persistence()
 
     def is_persistent(self, uuid: str) -> bool:
-        rec = self.xend_record(uuid)
-        if rec is None:
-            raise _no_domain(f"no domain with matching uuid '{uuid}'")
-        managed = sxp.child_value(rec, "managed")
-        return True if managed is None else managed == "1"  # libvirt: known to XenD 3.0.4 = managed
-
-    def defined_records(self) -> list:
-        """Records of inactive managed domains: ``?state=halted`` names, then one GET each
-        (the only way XenD 3.0.4 offers; libvirt did the same)."""
-        out = []
-        for name in self.defined_names():
-            rec = self.xend_record(name)
-            if rec is not None and sxp.child_value(rec, "name") == name and sxp.child_value(rec, "domid") is None:
-                out.append(rec)
-        return out
+        return self.ts.is_persistent(uuid)
 
     def defined_names(self) -> list[str]:
-        value = self.xend.get("/xend/domain", state="halted")
-        return sorted(v for v in (value or []) if isinstance(v, str))
+        return self.ts.defined_names()
 
     def all_facts(self, *, active: bool, inactive: bool, names: bool = True) -> list[Facts]:
         out: list[Facts] = []
@@ -386,31 +351,225 @@ class XenDriver:
                 out += [facts_from_info(i, named.get(i.uuid)) for i in infos
                         if not (names and i.uuid not in named)]
             else:
-                out += [f for f in self.xend_snapshot().facts if f.id >= 0]
+                out += self.ts.running_facts()
         if inactive:
-            out += [f for f in map(facts_from_record, self.defined_records()) if f.id < 0]
+            out += self.ts.defined_facts()
         return out
 
-    # -- operations -----------------------------------------------------------------------------
-    def op(self, uuid: str, op: str, what: str, **params) -> None:
-        """A lifecycle operation on one domain, addressed by UUID."""
-        self._post(f"/xend/domain/{uuid}", op, what, params, missing=uuid)
+    # -- host -----------------------------------------------------------------------------------
+    def host_static(self) -> dict[str, str]:
+        """The toolstack's host facts, kept for this boot of the host: hostname, Xen version and
+        config format do not change while it runs (a new boot has a new boot id)."""
+        boot = self.hv.boot_id() if self.hv is not None else None
+        if self._static is None or self._static[0] != boot:
+            self._static = (boot, self.ts.host_info())
+        return self._static[1]
 
-    def dir_op(self, op: str, what: str, **params):
-        """An operation of the domain directory (create, new, restore)."""
-        return self._post("/xend/domain/", op, what, params)
+    def node_info(self) -> tuple:
+        """(model, memory KiB, cpus, MHz, nodes, sockets, cores, threads): from the hypervisor
+        (``physinfo``) without asking the toolstack, else from the toolstack's host facts."""
+        if self.hv is not None:
+            p = self.hv.physinfo()
+            if p.cpu_mhz:
+                nodes, sockets, cores, threads = p.topology
+                return _checked_node_info(("x86_64", p.total_memory_mib * 1024, p.host_cpus, p.cpu_mhz,
+                                           nodes, sockets, cores, threads), XenCallError, "the hypervisor")
+        info = self.ts.host_info()
 
-    def _post(self, path: str, op: str, what: str, params: dict, missing: str | None = None):
-        try:
-            return self.xend.post(path, op, **params)
-        except NoDomainError:
-            if missing is None:
-                raise
-            raise _no_domain(f"no domain with matching uuid '{missing}'") from None
-        except NoConnectError as e:
-            raise NoConnectError(f"{what}: XenD is unreachable: {e.message}") from None
-        except LibvirtError as e:
-            raise map_xend_error(e, what) from None
+        def v(key: str, default: str = "0") -> int:
+            try:
+                return int(float(info.get(key, default)))
+            except (ValueError, TypeError):
+                return -1  # refused below, never read as a real count
+        cpus, nodes = v("nr_cpus"), v("nr_nodes", "1") or 1
+        cores, threads = v("cores_per_socket", "1") or 1, v("threads_per_core", "1") or 1
+        sockets = v("sockets_per_node", "0") or max(1, cpus // max(1, nodes * cores * threads))
+        return _checked_node_info((info.get("machine", "x86_64"), v("total_memory") * 1024, cpus, v("cpu_mhz"),
+                                   nodes, sockets, cores, threads), XendError,
+                                  {"xend": "XenD", "libxl": "xl"}.get(self.ts.name, "the toolstack"))
 
-    def node(self) -> list:
-        return self.xend.get("/xend/node/")
+    # -- host usage (virNodeGetFreeMemory, ...CellsFreeMemory, ...MemoryStats, ...CPUStats) --------
+    def node_usage(self) -> dt.HostUsage | None:
+        """Free memory and physical CPU idle time from the hypervisor channel, as a dom0 reads them
+        (``physinfo`` free_pages, ``XEN_SYSCTL_getcpuinfo`` idletime): no daemon request. None
+        without a hypervisor channel (or one that cannot report usage)."""
+        read = getattr(self.hv, "host_usage", None)
+        return read() if read is not None else None
+
+    def node_free_kib(self) -> int:
+        """Free host memory: the hypervisor's free pages, else the toolstack's ``free_memory``
+        (MiB; XenD's node record or ``xl info``, one request)."""
+        usage = self.node_usage()
+        if usage is not None:
+            return usage.free_kib
+        return node_int(self.ts.host_info(), "free_memory") * 1024
+
+    def node_cells_free_kib(self) -> list[int]:
+        """Free memory per NUMA cell. One cell: the hypervisor's free pages; several: the
+        toolstack's ``node_to_memory`` (libvirt's hypervisor path used ``XEN_SYSCTL_availheap``)."""
+        usage = self.node_usage()
+        if usage is not None and self.hv.physinfo().topology[0] <= 1:
+            return [usage.free_kib]
+        node = self.ts.host_info()
+        return cells_of_node(node, node_int(node, "free_memory") * 1024)
+
+    def node_dmi(self) -> dict[str, str]:
+        """The host's SMBIOS facts: dom0's DMI files (libvirt's Xen driver runs dmidecode on dom0,
+        ``virSysinfoRead``), so only on a local host: a simulated host runs on this machine and
+        reports its SMBIOS, as libvirtd on a dom0 does. Unreadable fields (the serial and UUID
+        need root) are left out."""
+        if not isinstance(self.target.xend, str):
+            raise NoSupportError("this function is not supported by the connection driver: "
+                                 "virConnectGetSysinfo (the host's SMBIOS is only readable on the host)")
+        out = {}
+        for _section, fields in DMI_FIELDS.items():
+            for _name, key in fields:
+                try:
+                    with open(os.path.join(DMI_DIR, key), encoding="utf-8", errors="replace") as f:
+                        value = f.read(256).strip()
+                except OSError:
+                    continue
+                if value:
+                    out[key] = value
+        if not out:   # libvirt's Xen driver: no host sysinfo -> VIR_ERR_CONFIG_UNSUPPORTED
+            raise LibvirtError("Host SMBIOS information is not available", code=ErrorCode.CONFIG_UNSUPPORTED)
+        return out
+
+    def node_cpu_times(self) -> tuple[int, int, int] | None:
+        """(physical CPUs, idle ns summed over them, ns since boot) from the hypervisor; None without one."""
+        usage = self.node_usage()
+        if usage is None:
+            return None
+        return self.hv.physinfo().host_cpus, usage.idle_ns, usage.uptime_ns
+
+    def config_format(self) -> int:
+        return self.ts.config_format()
+
+    # -- configs and operations (the toolstack's; domains addressed by UUID) ----------------
+    def xml_desc(self, uuid: str) -> str:
+        return self.ts.xml_desc(uuid)
+
+    def define_xml(self, xml: str) -> str:
+        return self.ts.define_xml(xml)
+
+    def create_xml(self, xml: str) -> str:
+        return self.ts.create_xml(xml)
+
+    def restore(self, path: str) -> None:
+        self.ts.restore(path)
+
+    def start(self, uuid: str) -> None:
+        if self.current_id(uuid) >= 0:
+            raise OperationInvalidError("Requested operation is not valid: domain is already running")
+        self.ts.start(uuid)
+
+    def undefine(self, uuid: str) -> None:
+        self.ts.undefine(uuid)
+
+    def shutdown(self, uuid: str) -> None:
+        self.ts.shutdown(uuid)
+
+    def reboot(self, uuid: str) -> None:
+        self.ts.reboot(uuid)
+
+    def destroy(self, uuid: str) -> None:
+        self.ts.destroy(uuid)
+
+    def suspend(self, uuid: str) -> None:
+        self.ts.pause(uuid)
+
+    def resume(self, uuid: str) -> None:
+        self.ts.unpause(uuid)
+
+    def save(self, uuid: str, path: str) -> None:
+        self.ts.save(uuid, str(path))
+
+    def set_memory(self, uuid: str, kib: int) -> None:
+        self.ts.set_memory(uuid, int(kib))
+
+    def set_max_memory(self, uuid: str, kib: int) -> None:
+        self.ts.set_max_memory(uuid, int(kib))
+
+    def set_vcpus(self, uuid: str, n: int) -> None:
+        if int(n) < 1:
+            raise InvalidArgError("virDomainSetVcpus: vcpus must be at least 1")
+        self.ts.set_vcpus(uuid, int(n))
+
+    def rename(self, uuid: str, name: str) -> None:
+        self.ts.rename(uuid, name)
+
+    def autostart(self, uuid: str) -> bool:
+        return self.ts.autostart(uuid)
+
+    def set_autostart(self, uuid: str, on: bool) -> None:
+        self.ts.set_autostart(uuid, bool(on))
+
+    def start_autostart(self) -> tuple[list[str], dict[str, str]]:
+        """Start every inactive domain marked autostart, as libvirtd does when it starts:
+        (UUIDs started, {UUID: error message} for those that failed)."""
+        wanted = self.ts.autostart_uuids()
+        if not wanted:
+            return [], {}
+        running = self.running_uuids()
+        started, failed = [], {}
+        for uuid in wanted:
+            if uuid in running:
+                continue
+            try:
+                self.ts.start(uuid)
+                started.append(uuid)
+            except LibvirtError as e:
+                failed[uuid] = e.message
+        return started, failed
+
+
+XL_PATHS = ("/usr/sbin/xl", "/usr/local/sbin/xl")
+
+
+def find_xl() -> str | None:
+    """``xl`` on PATH, else where distributions install it (Debian: /usr/lib/xen-<ver>/bin/xl)."""
+    found = shutil.which("xl")
+    if found:
+        return found
+    for path in (*sorted(glob.glob("/usr/lib/xen-*/bin/xl"), reverse=True), *XL_PATHS):
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def detect_toolstack(target: Target) -> Target:
+    """Which toolstack the host has: a XenD socket -> XenD; else ``xl`` (the simulated host's own
+    command, or the real one on PATH / in Xen's directories) -> libxl; else none (running domains
+    can still be read; lifecycle operations fail with a clear error)."""
+    if target.toolstack is not None:
+        return target
+    if target.sim_name is not None and target.domtable:
+        # the simulated host records its personality in sim.json (its XenD socket may be
+        # closed on purpose by a fault switch)
+        try:  # sim.json: {"name": ..., "settings": {..., "toolstack": "xend" | "xl"}}
+            with open(SimPaths(os.path.dirname(target.domtable)).settings) as f:
+                kind = json.load(f)["settings"].get("toolstack", "xend")
+            return dataclasses.replace(target, toolstack="libxl" if kind == "xl" else "xend")
+        except (OSError, ValueError, AttributeError, KeyError, TypeError):
+            pass
+    if isinstance(target.xend, str) and os.path.exists(target.xend):
+        return dataclasses.replace(target, toolstack="xend")
+    if target.sim_name is not None:
+        return dataclasses.replace(target, toolstack="libxl")
+    xl = find_xl()
+    if xl is not None:
+        return dataclasses.replace(target, toolstack="libxl", xl_command=(xl,),
+                                   config_dir=target.config_dir or DEFAULT_CONFIG_DIR)
+    return dataclasses.replace(target, toolstack="none")
+
+
+def make_toolstack(target: Target, max_staleness: float | None) -> Toolstack:
+    """The toolstack the target names (found out first when it does not say)."""
+    kind = detect_toolstack(target).toolstack
+    if kind == "xend":
+        from .xend_toolstack import XendToolstack
+        return XendToolstack(target.xend, max_staleness=max_staleness)
+    if kind == "libxl":
+        from .libxl_toolstack import LibxlToolstack
+        return LibxlToolstack(detect_toolstack(target))
+    return NoToolstack()

@@ -14,6 +14,11 @@ are odd. Cpu time advances without rewrites: a record holds the cpu time at a mo
 (``cpu_stamp_ns``, CLOCK_MONOTONIC, shared by all processes of the machine) and a rate in
 thousandths of a CPU; the reader extrapolates.
 
+After the records comes a 64-byte *host usage* block (``USAGE_OFFSET``): what Xen's ``physinfo``
+reports as ``free_pages`` and what ``XEN_SYSCTL_getcpuinfo`` reports as the physical CPUs' idle
+time (here summed over all CPUs and extrapolated like cpu time, from a rate in thousandths of a
+CPU), plus the boot instant. A file of the older size has no block; readers then say so.
+
 Record fields follow Xen's ``xen_domctl_getdomaininfo`` (domain, flags, tot_pages, max_pages,
 shared_info_frame, cpu_time ns, nr_online_vcpus, max_vcpu_id, ssidref, 16-byte handle = UUID), plus
 the two extrapolation fields. Flag bits are ``XEN_DOMINF_*``.
@@ -31,6 +36,8 @@ __all__ = [
     "SHUTDOWN_POWEROFF", "SHUTDOWN_REBOOT", "SHUTDOWN_SUSPEND", "SHUTDOWN_CRASH",
     "DomainInfo", "Header", "pack_header", "unpack_header", "pack_record", "unpack_record",
     "unpack_records", "ids_from_records", "state_of_flags", "handle_to_uuid", "PAGE_KIB",
+    "USAGE", "USAGE_MAGIC", "USAGE_OFFSET", "USAGE_SIZE", "TOTAL_SIZE", "HostUsage", "pack_usage", "unpack_usage",
+    "seq_view", "SEQ_OFFSET",
 ]
 
 MAGIC = b"XVDT"
@@ -47,6 +54,13 @@ RECORD_SIZE = RECORD.size  # 80
 CAPACITY = 0x7FF0 + 1      # every usable domid (0..0x7FEF) fits
 FILE_SIZE = HEADER_SIZE + CAPACITY * RECORD_SIZE
 PAGE_KIB = 4
+# host usage block: magic, idle_rate_milli (all pcpus together), boot_stamp_ns, free_pages,
+# idle_ns (all pcpus together, at idle_stamp_ns), idle_stamp_ns
+USAGE = struct.Struct("<4sIQQQQ")
+USAGE_MAGIC = b"XVHU"
+USAGE_OFFSET = FILE_SIZE
+USAGE_SIZE = 64
+TOTAL_SIZE = FILE_SIZE + USAGE_SIZE
 
 # XEN_DOMINF_* (xen/include/public/domctl.h; DOMFLAGS_* before 3.0.4)
 DYING = 1 << 0
@@ -112,6 +126,35 @@ class DomainInfo:
         return state_of_flags(self.flags)
 
 
+@dataclass(frozen=True, slots=True)
+class HostUsage:
+    """Free memory and the physical CPUs' idle time at one instant (Xen's physinfo + getcpuinfo)."""
+
+    free_pages: int
+    idle_ns: int           # summed over all physical CPUs since boot
+    uptime_ns: int         # since the hypervisor booted
+
+    @property
+    def free_kib(self) -> int:
+        return self.free_pages * PAGE_KIB
+
+
+def pack_usage(*, boot_stamp_ns: int, free_pages: int, idle_ns: int, idle_stamp_ns: int,
+               idle_rate_milli: int) -> bytes:
+    return USAGE.pack(USAGE_MAGIC, idle_rate_milli, boot_stamp_ns, free_pages, idle_ns,
+                      idle_stamp_ns).ljust(USAGE_SIZE, b"\0")
+
+
+def unpack_usage(buf: bytes | memoryview, offset: int, now_ns: int) -> HostUsage | None:
+    """The usage block at ``offset``, idle time extrapolated to ``now_ns``; None if absent."""
+    magic, rate, boot, free, idle, stamp = USAGE.unpack_from(buf, offset)
+    if magic != USAGE_MAGIC:
+        return None
+    if rate and now_ns > stamp:
+        idle += (now_ns - stamp) * rate // 1000
+    return HostUsage(free, idle, max(0, now_ns - boot))
+
+
 def handle_to_uuid(handle: bytes) -> str:
     """The dashed lowercase form of a 16-byte handle (what ``str(uuid.UUID(bytes=h))`` gives)."""
     h = handle.hex()
@@ -136,6 +179,21 @@ def state_of_flags(flags: int) -> int:
     if flags & RUNNING:
         return 1
     return 0
+
+
+def seq_view(buf) -> memoryview:
+    """The sequence counter as a one-item view for single-instruction loads and stores.
+
+    ``struct`` packs and unpacks byte by byte, so a counter written that way passes through
+    transient values: ``0x1FF -> 0x200`` shows ``0x100`` after its low byte is written, a value
+    the counter really had 256 updates before. A reader preempted between its two reads could
+    then take a torn copy for a stable one. A native 8-byte item at an aligned offset is loaded
+    and stored whole (x86-64, aarch64); the file is little-endian, so this needs a
+    little-endian host (checked)."""
+    import sys
+    if sys.byteorder != "little":  # pragma: no cover - every supported host is little-endian
+        raise OSError("the domain table needs a little-endian host")
+    return memoryview(buf)[SEQ_OFFSET:SEQ_OFFSET + 8].cast("Q")
 
 
 def pack_header(*, seq: int, count: int, boot_id: bytes, host_cpus: int, closed: bool = False,

@@ -12,8 +12,8 @@ delimited by ``Content-Length`` or, without one, by the end of the stream; malfo
 responses raise :class:`xvirt.errors.HttpError` (the protocol layer's error for bad bytes).
 
 Header names are matched case-insensitively (XenD emits ``Content-length``; libvirt and this
-module accept any case). What XenD did with requests is in shared/reference/xend-protocol.md
-§1.2; XenD-specific interpretation lives in :mod:`xvirt.protocol.xend`.
+module accept any case). What XenD did with requests is in docs/design.md
+§6.1; XenD-specific interpretation lives in :mod:`xvirt.protocol.xend`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Values are plain Python: a list is a ``list``, every atom is a ``str`` (numbers stay text; typed
 conversion belongs to whoever reads a field). The grammar follows xend's ``sxp.py`` (Xen 3.0.x;
-see shared/reference/xend-protocol.md §2.1-2.2):
+summarised in docs/design.md §6.2):
 
 * whitespace separates; ``(`` opens and ``)`` closes a list;
 * ``'...'`` and ``"..."`` are strings with backslash escapes ``\\a \\b \\t \\n \\v \\f \\r \\\\ \\'

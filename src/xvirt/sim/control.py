@@ -1,8 +1,9 @@
-"""The simulated host's control interface (JSON lines on a unix socket) and its Python client.
+"""The simulated host's control interface: the JSON-lines server (its client is ``control_client``).
 
 Tests and benchmarks use it to act as another management tool would (any lifecycle operation),
 to make guests misbehave (crash, reboot or power off from inside), to inject faults, to read the
-exact request counters and the host's truth, and to wait until deferred events have settled.
+exact request counters, the host's truth and its event log, and to wait until deferred events
+have settled.
 One request per line: ``{"cmd": ..., ...}``; one reply per line: ``{"ok": true, "result": ...}``
 or ``{"ok": false, "error": "..."}``.
 """
@@ -11,12 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import socketserver
 import threading
 
-from ..errors import NoConnectError, OperationFailedError, SexprError
+from ..errors import SexprError
 from ..protocol import sxp
+from .control_client import SimControl  # noqa: F401 - re-exported for callers of the old name
+from .eventlog import MAX_REPLY
 from .host import Host, XendOpError
 
 __all__ = ["ControlServer", "SimControl"]
@@ -106,6 +108,15 @@ class ControlServer:
             return "pong"
         if cmd == "truth":
             return host.truth()
+        if cmd == "xl_called":
+            self.counters.count_xl(str(req["sub"])[:64])
+            return None
+        if cmd == "node":
+            return sxp.show(host.node_sxpr())
+        if cmd == "domain":  # one domain's XenD-style record (the simulated xl reads configs from it)
+            return sxp.show(host.domain_sxpr(self._domain(req)))
+        if cmd == "events":
+            return host.events.read(int(req.get("since", 0)), int(req.get("limit", MAX_REPLY)))
         if cmd == "counters":
             return self.counters.snapshot()
         if cmd == "reset_counters":
@@ -153,89 +164,3 @@ class ControlServer:
                 threading.Thread(target=self.on_stop, daemon=True).start()
             return None
         raise ValueError(f"unknown command {cmd!r}")
-
-
-class SimControl:
-    """Client of the control socket. Every method is one request; failures raise LibvirtErrors."""
-
-    def __init__(self, path: str, timeout: float = 30.0) -> None:
-        self.path, self.timeout = path, timeout
-        self._lock = threading.Lock()
-        self._sock: socket.socket | None = None
-        self._file = None
-
-    def _connect(self) -> None:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        try:
-            s.connect(self.path)
-        except OSError as e:
-            s.close()
-            raise NoConnectError(f"simulator control socket {self.path}: {e.strerror or e}") from None
-        self._sock, self._file = s, s.makefile("rb")
-
-    def call(self, cmd: str, **args):
-        with self._lock:
-            for attempt in (0, 1):
-                if self._sock is None:
-                    self._connect()
-                try:
-                    self._sock.sendall(json.dumps({"cmd": cmd, **args}).encode() + b"\n")
-                    # no size cap on replies: the host's truth with 10000 domains is several MiB
-                    line = self._file.readline()
-                    if not line:
-                        raise OSError("connection closed")
-                    break
-                except OSError as e:
-                    self.close_locked()
-                    if attempt or cmd == "stop":
-                        raise NoConnectError(f"simulator control socket {self.path}: {e}") from None
-            reply = json.loads(line)
-        if not reply.get("ok"):
-            raise OperationFailedError(reply.get("error", "control request failed"))
-        return reply.get("result")
-
-    def close_locked(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-        self._sock = self._file = None
-
-    def close(self) -> None:
-        with self._lock:
-            self.close_locked()
-
-    # conveniences
-    def ping(self) -> str:
-        return self.call("ping")
-
-    def truth(self) -> dict:
-        return self.call("truth")
-
-    def counters(self) -> dict:
-        return self.call("counters")
-
-    def reset_counters(self) -> None:
-        self.call("reset_counters")
-
-    def faults(self, **changes) -> dict:
-        return self.call("faults", set=changes)
-
-    def settle(self, timeout: float = 10.0) -> bool:
-        return self.call("settle", timeout=timeout)
-
-    def op(self, op: str, domain, **params) -> None:
-        self.call("op", op=op, domain=str(domain), **params)
-
-    def guest(self, event: str, domain) -> bool:
-        return self.call("guest", event=event, domain=str(domain))
-
-    def create(self, config: str | list, *, paused: bool = False) -> dict:
-        text = config if isinstance(config, str) else sxp.show(config)
-        return self.call("create", config=text, paused=paused)
-
-    def define(self, config: str | list) -> dict:
-        text = config if isinstance(config, str) else sxp.show(config)
-        return self.call("define", config=text)
-
-    def restore(self, file: str) -> dict:
-        return self.call("restore", file=file)

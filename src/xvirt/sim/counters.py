@@ -20,6 +20,7 @@ class Counters:
         self._lock = threading.Lock()
         self._xend: Counter[str] = Counter()
         self._xs: Counter[str] = Counter()
+        self._xl: Counter[str] = Counter()    # runs of the simulated ``xl`` by subcommand
 
     def count_xend(self, key: str) -> None:
         with self._lock:
@@ -29,12 +30,18 @@ class Counters:
         with self._lock:
             self._xs[type_name] += 1
 
+    def count_xl(self, sub: str) -> None:
+        with self._lock:
+            self._xl[sub] += 1
+
     def snapshot(self) -> dict:
         with self._lock:
-            return {"xend": dict(self._xend), "xenstore": dict(self._xs),
-                    "xend_total": sum(self._xend.values()), "xenstore_total": sum(self._xs.values())}
+            return {"xend": dict(self._xend), "xenstore": dict(self._xs), "xl": dict(self._xl),
+                    "xend_total": sum(self._xend.values()), "xenstore_total": sum(self._xs.values()),
+                    "xl_total": sum(self._xl.values())}
 
     def reset(self) -> None:
         with self._lock:
             self._xend.clear()
             self._xs.clear()
+            self._xl.clear()

@@ -14,25 +14,37 @@ new id with the same name and UUID; save renames the domain ``migrating-<name>``
 then destroys it; shutdown is asynchronous (the guest reacts after ``guest_delay``) and then the
 ``on_poweroff``/``on_reboot``/``on_crash`` action applies; a destroyed domain stays in the table as
 ``dying`` for ``dying_delay`` (XenD forgets it at once). Managed (defined) configs are persisted.
+
+All or nothing (issue 12): every operation checks its arguments against Xen's ranges before it
+changes anything, then persists (for a managed domain) before it applies, and undoes its changes
+to the model when persisting fails; a launch whose xenstore nodes or table record cannot be
+written is taken back. So an operation that reports an error has changed nothing: not the model,
+the domain table, xenstore or the disk.
 """
 
 from __future__ import annotations
 
-import threading
+import copy
+import struct
 import time
 import uuid as _uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..protocol import domtable as dt
 from ..protocol import sxp
-from .simdomain import NAME_RE, ConfigError, SimDomain, normalise_uuid
+from .simdomain import ConfigError, SimDomain, check_memory, check_name, normalise_uuid
 from .store import ConfigStore, PathRefused, SaveArea
 from .scheduler import Scheduler
+from .eventlog import EventLog, TimedRLock
 
 __all__ = ["Host", "HostSettings", "XendOpError", "DOMID_MAX"]
 
 DOMID_MAX = 0x7FEF
 REASONS = {"poweroff": 0, "halt": 0, "reboot": 1, "suspend": 2, "crash": 3}
+# what an operation may change on a domain, restored when it cannot be completed
+_UNDO_FIELDS = ("name", "memory", "maxmem", "vcpus", "vcpu_avail", "managed", "hvm",
+                "on_poweroff", "on_reboot", "on_crash")
 
 
 class XendOpError(Exception):
@@ -63,13 +75,15 @@ class HostSettings:
 
 class Host:
     def __init__(self, settings: HostSettings, *, tree, table, store: ConfigStore,
-                 save_area: SaveArea, log=None) -> None:
+                 save_area: SaveArea, log=None, layout: str = "xend") -> None:
         self.settings = settings
+        self.layout = layout    # "xend" or "libxl": whose xenstore nodes and save semantics
         self.tree = tree
         self.table = table
         self.store = store
         self.saves = save_area
-        self.lock = threading.RLock()
+        self.lock = TimedRLock()
+        self.events = EventLog()  # every change of a domain's id, name or state, timed
         self.log = log or (lambda msg: None)
         self._by_uuid: dict[str, SimDomain] = {}
         self._by_domid: dict[int, SimDomain] = {}
@@ -94,6 +108,10 @@ class Host:
         with self.lock:
             self._add(dom0)
             self._launch(dom0, domid=0)
+            if self.layout == "libxl":  # what xenstored and libxl's cpupool code write at boot
+                with self.tree.batch():
+                    self.tree.write("/tool/xenstored", b"")
+                    self.tree.write("/local/pool/0/name", b"Pool-0")
 
     def load_managed(self) -> int:
         configs, bad = self.store.load_all()
@@ -118,6 +136,16 @@ class Host:
     def _add(self, dom: SimDomain) -> None:
         self._by_uuid[dom.uuid] = dom
         self._names[dom.name] = dom
+        self._note(dom)
+
+    def _note(self, dom: SimDomain) -> None:
+        """Log ``dom``'s observable facts now (a no-op when nothing of them changed)."""
+        live = dom.running and not dom.dying
+        self.events.note({"uuid": dom.uuid, "present": self._by_uuid.get(dom.uuid) is dom,
+                          "domid": dom.domid if live else None, "name": dom.name,
+                          "flags": dom.flags() if live else 0, "memory_kib": dom.memory * 1024,
+                          "maxmem_kib": dom.maxmem * 1024, "vcpus": bin(dom.vcpu_avail).count("1"),
+                          "max_vcpus": dom.vcpus, "managed": dom.managed}, self.lock.since)
 
     def _name_owner(self, name: str) -> SimDomain | None:
         d = self._names.get(name)
@@ -149,6 +177,35 @@ class Host:
 
     def _publish(self, dom: SimDomain) -> None:
         self.table.upsert(dom.domid, **dom.table_fields())
+        self._note(dom)
+
+    @staticmethod
+    def _check_record(dom: SimDomain, domid: int | None = None) -> None:
+        """XendOpError unless the domain's table record can be written (fields in range)."""
+        try:
+            dt.pack_record(domid=dom.domid if domid is None else domid, **dom.table_fields())
+        except (struct.error, OverflowError) as e:
+            raise XendOpError(f"Invalid domain state: {e}") from None
+
+    @contextmanager
+    def _tentative(self, dom: SimDomain):
+        """Changes made to ``dom`` inside are checked and persisted on leaving, or undone.
+
+        Call with the lock held; publish to xenstore and the table only after the block."""
+        saved = {k: getattr(dom, k) for k in _UNDO_FIELDS}
+        config = copy.deepcopy(dom.config)
+        try:
+            yield
+            if dom.running:
+                self._check_record(dom)
+            self._persist(dom)
+        except BaseException as e:
+            for k, v in saved.items():
+                setattr(dom, k, v)
+            dom.config = config
+            if isinstance(e, OSError):
+                raise XendOpError(f"Error saving the configuration: {e.strerror or e}") from None
+            raise
 
     def _launch(self, dom: SimDomain, *, domid: int | None = None, paused: bool = False) -> None:
         """Give ``dom`` an id and bring it up: xenstore nodes first, then the table record.
@@ -162,17 +219,38 @@ class Host:
             dom.domid = None
             if not dom.managed and self._by_uuid.get(dom.uuid) is dom:
                 del self._by_uuid[dom.uuid]
+            self._note(dom)
             raise
         dom.domid = new_id
         dom.paused, dom.dying, dom.saving, dom.shutdown_code = paused, False, False, None
         dom.cpu_ns, dom.cpu_stamp = 0, time.monotonic_ns()
         dom.start_time = time.time()
+        try:
+            self._check_record(dom)
+            nodes = [(path, value.encode()) for path, value in dom.xenstore_nodes(self.layout)]
+            with self.tree.batch():
+                for path, value in nodes:
+                    self.tree.write(path, value)
+        except Exception as e:  # noqa: BLE001 - take the half-made instance back, report it
+            self._remove_nodes(dom.uuid, new_id)
+            dom.domid = None
+            if not dom.managed and self._by_uuid.get(dom.uuid) is dom:
+                del self._by_uuid[dom.uuid]
+            msg = e.message if isinstance(e, XendOpError) else str(e)
+            raise XendOpError(f"Error creating domain: {msg}") from None
         self._by_domid[dom.domid] = dom
-        with self.tree.batch():
-            for path, value in dom.xenstore_nodes():
-                self.tree.write(path, value.encode())
         self.tree.fire_special("@introduceDomain")
         self._publish(dom)
+
+    def _remove_nodes(self, uuid: str, domid: int) -> None:
+        with self.tree.batch():
+            for path in (f"/local/domain/{domid}", f"/vm/{uuid}"):
+                if self.tree.exists(path):
+                    self.tree.rm(path)
+            for path in (f"/libxl/{domid}", *(f"/local/domain/0/backend/{kind}/{domid}"
+                                               for kind in ("vbd", "tap", "vif", "console"))):
+                if self.tree.exists(path):
+                    self.tree.rm(path)
 
     def _teardown(self, dom: SimDomain, *, dying: bool = True) -> None:
         """Take a running instance down: the record turns dying, nodes go, then the record."""
@@ -183,14 +261,7 @@ class Host:
         dom.dying = True
         self._publish(dom)
         del self._by_domid[domid]
-        with self.tree.batch():
-            for path in (f"/local/domain/{domid}", f"/vm/{dom.uuid}"):
-                if self.tree.exists(path):
-                    self.tree.rm(path)
-            for kind in ("vbd", "tap", "vif"):
-                path = f"/local/domain/0/backend/{kind}/{domid}"
-                if self.tree.exists(path):
-                    self.tree.rm(path)
+        self._remove_nodes(dom.uuid, domid)
         self.tree.fire_special("@releaseDomain")
         dom.domid, dom.dying, dom.paused, dom.shutdown_code = None, False, False, None
         if dying and self.settings.dying_delay > 0:
@@ -200,6 +271,7 @@ class Host:
             self.table.remove(domid)
         if not dom.managed:
             self._by_uuid.pop(dom.uuid, None)
+        self._note(dom)
 
     def _free_ghost(self, domid: int) -> None:
         with self.lock:
@@ -216,6 +288,7 @@ class Host:
         if dom.managed:
             dom.sync_config()
             self.store.save(dom.uuid, dom.config)
+        self._note(dom)
 
     def _new_domain(self, config: list, *, managed: bool) -> SimDomain:
         try:
@@ -297,13 +370,20 @@ class Host:
                 if existing.name != new.name:
                     raise XendOpError(f"Error creating domain: UUID {new.uuid} belongs to domain '{existing.name}'")
                 dom = existing  # run the defined domain with this config, as xend's create did
-                for k in ("memory", "maxmem", "vcpus", "vcpu_avail", "hvm"):
+                saved = {k: getattr(dom, k) for k in ("memory", "maxmem", "vcpus", "vcpu_avail", "hvm")}
+                for k in saved:
                     setattr(dom, k, getattr(new, k))
+                try:
+                    self._launch(dom, paused=True)
+                except XendOpError:
+                    for k, v in saved.items():
+                        setattr(dom, k, v)
+                    raise
             else:
                 self._check_name_free(new.name, new.uuid)
                 dom = new
                 self._add(dom)
-            self._launch(dom, paused=True)
+                self._launch(dom, paused=True)
             self.log(f"create {dom.name} id {dom.domid}")
             return dom
 
@@ -313,16 +393,20 @@ class Host:
             self._check_name_free(new.name, new.uuid)
             dom = self._by_uuid.get(new.uuid)
             if dom is None:
+                try:
+                    self._persist(new)  # on disk first: a define that fails defines nothing
+                except OSError as e:
+                    raise XendOpError(f"Error saving the configuration: {e.strerror or e}") from None
                 dom = new
                 self._add(dom)
             else:
-                dom.config, dom.managed = new.config, True
-                if not dom.running:
-                    for k in ("name", "memory", "maxmem", "vcpus", "vcpu_avail", "hvm",
-                              "on_poweroff", "on_reboot", "on_crash"):
-                        setattr(dom, k, getattr(new, k))
-                    self._names[dom.name] = dom
-            self._persist(dom)
+                with self._tentative(dom):
+                    dom.config, dom.managed = new.config, True
+                    if not dom.running:
+                        for k in ("name", "memory", "maxmem", "vcpus", "vcpu_avail", "hvm",
+                                  "on_poweroff", "on_reboot", "on_crash"):
+                            setattr(dom, k, getattr(new, k))
+                self._names[dom.name] = dom
             return dom
 
     def op_restore(self, file: str) -> SimDomain:
@@ -338,12 +422,19 @@ class Host:
             if dom is not None and dom.running:
                 raise XendOpError(f"Restore failed: domain with UUID {new.uuid} is already running as '{dom.name}'")
             self._check_name_free(new.name, new.uuid)
+            old_name = None
             if dom is None:
                 dom = new
             else:
-                dom.name = new.name
+                old_name, dom.name = dom.name, new.name
             self._add(dom)
-            self._launch(dom, paused=False)
+            try:
+                self._launch(dom, paused=False)
+            except XendOpError:
+                if old_name is not None:
+                    dom.name = old_name
+                    self._names[old_name] = dom
+                raise
             self.log(f"restore {dom.name} id {dom.domid}")
             return dom
 
@@ -362,8 +453,12 @@ class Host:
                 raise XendOpError("Domain is not halted.")
             if not dom.managed:
                 raise XendOpError("Domain is not managed")
-            self.store.delete(dom.uuid)
+            try:
+                self.store.delete(dom.uuid)
+            except OSError as e:
+                raise XendOpError(f"Error removing the configuration: {e.strerror or e}") from None
             self._by_uuid.pop(dom.uuid, None)
+            self._note(dom)
 
     # -- running domain ops -------------------------------------------------------------------
     def op_pause(self, dom: SimDomain) -> None:
@@ -456,14 +551,17 @@ class Host:
             self.log(f"restart of {dom.name} failed: {e.message}")
 
     def op_rename(self, dom: SimDomain, name: str) -> None:
-        if not NAME_RE.match(name or ""):
-            raise XendOpError("invalid vm name")
+        try:
+            check_name(name or "")
+        except ConfigError as e:
+            raise XendOpError(str(e)) from None
         with self.lock:
             if dom.is_dom0:
                 raise XendOpError("Cannot rename privileged domain 0")
             self._check_name_free(name, dom.uuid)
+            with self._tentative(dom):
+                dom.name = name
             self._set_name(dom, name)
-            self._persist(dom)
 
     def _set_name(self, dom: SimDomain, name: str) -> None:
         dom.name = name
@@ -472,29 +570,35 @@ class Host:
             with self.tree.batch():
                 self.tree.write(f"/local/domain/{dom.domid}/name", name.encode())
                 self.tree.write(f"/vm/{dom.uuid}/name", name.encode())
+        self._note(dom)
+
+    @staticmethod
+    def _memory_arg(mib: int, what: str) -> None:
+        try:
+            check_memory(mib, what)
+        except ConfigError as e:
+            raise XendOpError(str(e)) from None
 
     def op_mem_target_set(self, dom: SimDomain, target: int) -> None:
+        self._memory_arg(target, "target")
         with self.lock:
-            if target <= 0:
-                raise XendOpError("Invalid memory size")
             if target > dom.maxmem:
                 raise XendOpError(f"Memory target {target} MiB exceeds maximum memory {dom.maxmem} MiB")
-            dom.memory = target
+            with self._tentative(dom):
+                dom.memory = target
             if dom.running:
                 self.tree.write(f"/local/domain/{dom.domid}/memory/target", str(target * 1024).encode())
                 self._publish(dom)
-            self._persist(dom)
 
     def op_maxmem_set(self, dom: SimDomain, memory: int) -> None:
+        self._memory_arg(memory, "maxmem")
         with self.lock:
-            if memory <= 0:
-                raise XendOpError("Invalid memory size")
-            dom.maxmem = memory
-            if dom.memory > memory:
-                dom.memory = memory
+            with self._tentative(dom):
+                dom.maxmem = memory
+                if dom.memory > memory:
+                    dom.memory = memory
             if dom.running:
                 self._publish(dom)
-            self._persist(dom)
 
     def op_set_vcpus(self, dom: SimDomain, vcpus: int) -> None:
         with self.lock:
@@ -504,15 +608,18 @@ class Host:
                 if vcpus > dom.vcpus:
                     raise XendOpError("Cannot set vcpus greater than max vcpus on running domain")
                 dom.fold_cpu()
-                dom.vcpu_avail = (1 << vcpus) - 1
+                with self._tentative(dom):
+                    dom.vcpu_avail = (1 << vcpus) - 1
                 with self.tree.batch():
                     for i in range(dom.vcpus):
                         self.tree.write(f"/local/domain/{dom.domid}/cpu/{i}/availability",
                                         b"online" if i < vcpus else b"offline")
                 self._publish(dom)
             else:
-                dom.vcpus, dom.vcpu_avail = vcpus, (1 << vcpus) - 1
-            self._persist(dom)
+                if vcpus > 128:
+                    raise XendOpError("Invalid VCPU count")
+                with self._tentative(dom):
+                    dom.vcpus, dom.vcpu_avail = vcpus, (1 << vcpus) - 1
 
     def op_pincpu(self, dom: SimDomain, vcpu: str, cpumap: str) -> None:
         with self.lock:
@@ -550,7 +657,8 @@ class Host:
             dom.fold_cpu()
             dom.paused = True
             self._publish(dom)
-            self._set_name(dom, f"migrating-{name}")
+            if self.layout == "xend":  # xend renamed a domain while saving it; libxl does not
+                self._set_name(dom, f"migrating-{name}")
         time.sleep(self.settings.save_delay)
         with self.lock:
             if dom.domid != domid:
@@ -561,14 +669,14 @@ class Host:
                 raise XendOpError("Save failed: domain went away while saving")
             dom.name = name
             self._names[name] = dom
-            dom.sync_config()
             try:
+                dom.sync_config()
                 self.saves.write_image(file, dom.config, dom.memory)
-            except OSError as e:
+            except Exception as e:  # noqa: BLE001 - the domain runs on as before, whatever failed
                 dom.saving, dom.paused = False, False
                 self._set_name(dom, name)
                 self._publish(dom)
-                raise XendOpError(f"Save failed: {e.strerror}") from None
+                raise XendOpError(f"Save failed: {getattr(e, 'strerror', None) or e}") from None
             self._teardown(dom)
             self.log(f"saved {name} from id {domid}")
 

@@ -16,10 +16,19 @@ from dataclasses import dataclass, field
 from ..protocol import domtable as dt
 from ..protocol import sxp
 
-__all__ = ["SimDomain", "ConfigError", "parse_config", "normalise_uuid", "NAME_RE",
+__all__ = ["SimDomain", "ConfigError", "parse_config", "normalise_uuid", "NAME_RE", "check_name",
+           "check_memory", "MAX_NAME_LEN", "MAX_MEMORY_MIB",
            "POWER_HALTED", "POWER_PAUSED", "POWER_RUNNING", "POWER_SUSPENDED", "POWER_SHUTTINGDOWN"]
 
-NAME_RE = re.compile(r"[A-Za-z0-9_\-.:/+]+\Z")  # xend's allowed name characters
+# xend's allowed name characters without '/': a name is one XenD path segment and one xenstore
+# value, and a '/' in it vanished from listings (issue 12); refused as xl refuses it
+NAME_RE = re.compile(r"[A-Za-z0-9_\-.:+]+\Z")
+# xenstore values are at most 4096 bytes (xs_wire.h XENSTORE_PAYLOAD_MAX) and XenD request lines
+# 8192; a name must also fit with the "migrating-" prefix a save gives it, quoted in a URL
+MAX_NAME_LEN = 1024
+# Xen 3.x ``struct domain`` keeps ``tot_pages``/``max_pages`` as ``unsigned int`` (xen/include/
+# xen/sched.h): at most 2**32-1 pages of 4 KiB; the save image stores MiB in 32 bits too
+MAX_MEMORY_MIB = (2 ** 32 - 1) // 256
 ACTIONS = ("destroy", "restart", "preserve", "rename-restart")
 POWER_HALTED, POWER_PAUSED, POWER_RUNNING, POWER_SUSPENDED, POWER_SHUTTINGDOWN = 0, 1, 2, 3, 4
 DOM0_UUID = "00000000-0000-0000-0000-000000000000"
@@ -46,6 +55,21 @@ def _int(config: list, key: str, default: int | None) -> int | None:
         raise ConfigError(f"Invalid configuration: {key} must be an integer, got {val!r}") from None
 
 
+def check_name(name: str) -> None:
+    """ConfigError unless ``name`` is a name XenD and xenstore can carry."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        shown = name if len(name or "") <= 64 else f"{name[:64]}..."
+        raise ConfigError(f"invalid vm name '{shown}': use letters, digits and _-.:+ only")
+    if len(name) > MAX_NAME_LEN:
+        raise ConfigError(f"invalid vm name '{name[:64]}...': longer than {MAX_NAME_LEN} characters")
+
+
+def check_memory(mib: int, what: str = "memory") -> None:
+    """ConfigError unless ``mib`` is a memory size Xen can hold (1 MiB .. ``MAX_MEMORY_MIB``)."""
+    if not 0 < mib <= MAX_MEMORY_MIB:
+        raise ConfigError(f"Invalid memory size: {what} {mib} MiB is outside 1..{MAX_MEMORY_MIB} MiB")
+
+
 def parse_config(config: sxp.Value) -> dict:
     """Read the fields the host needs from a ``(vm ...)``/``(domain ...)`` create config."""
     if not isinstance(config, list) or not config or not isinstance(config[0], str):
@@ -53,8 +77,7 @@ def parse_config(config: sxp.Value) -> dict:
     name = sxp.child_value(config, "name")
     if not name:
         raise ConfigError("Invalid configuration: missing name")
-    if not NAME_RE.match(name):
-        raise ConfigError(f"invalid vm name '{name}'")
+    check_name(name)
     raw_uuid = sxp.child_value(config, "uuid")
     uid = normalise_uuid(raw_uuid) if raw_uuid else str(_uuid.uuid4())
     memory = _int(config, "memory", 128)
@@ -62,6 +85,8 @@ def parse_config(config: sxp.Value) -> dict:
     vcpus = _int(config, "vcpus", 1)
     if memory <= 0 or vcpus <= 0 or vcpus > 128:
         raise ConfigError("Invalid configuration: memory and vcpus must be positive (vcpus <= 128)")
+    check_memory(memory)
+    check_memory(max(maxmem, memory), "maxmem")
     avail = _int(config, "vcpu_avail", (1 << vcpus) - 1)
     actions = {}
     for key, default in (("on_poweroff", "destroy"), ("on_reboot", "restart"), ("on_crash", "restart")):
@@ -235,8 +260,10 @@ class SimDomain:
         return out
 
     # -- xenstore view -----------------------------------------------------------------------
-    def xenstore_nodes(self) -> list[tuple[str, str]]:
-        """The nodes xend writes for a running domain (reference §4.2), as (path, value)."""
+    def xenstore_nodes(self, layout: str = "xend") -> list[tuple[str, str]]:
+        """The nodes xend (reference §4.2) or libxl writes for a running domain, as (path, value)."""
+        if layout == "libxl":
+            return self.libxl_nodes()
         d, vm = f"/local/domain/{self.domid}", f"/vm/{self.uuid}"
         nodes = [(f"{vm}/uuid", self.uuid), (f"{vm}/name", self.name), (f"{vm}/memory", str(self.memory)),
                  (f"{vm}/maxmem", str(self.maxmem)), (f"{vm}/vcpus", str(self.vcpus)),
@@ -261,4 +288,49 @@ class SimDomain:
                 val = sxp.child_value(dev[1], key)
                 if val is not None:
                     nodes.append((f"{back}/{key}", val))
+        return nodes
+
+    def libxl_nodes(self) -> list[tuple[str, str]]:
+        """The nodes libxl 4.17 writes for a running PV domain, as a real dom0 shows them
+        (tests/data/realxen/xenstore-ls.txt; permissions are not modelled). Dom0 gets only what
+        the dom0 of the capture has."""
+        d, vm, n = f"/local/domain/{self.domid}", f"/vm/{self.uuid}", self.domid
+        kib = str(self.memory * 1024)
+        if self.is_dom0:
+            return [(f"{d}/control/feature-poweroff", "1"), (f"{d}/control/feature-reboot", "1"),
+                    (f"{d}/control/feature-suspend", "1"), (f"{d}/domid", "0"), (f"{d}/name", self.name),
+                    (f"{d}/memory/target", kib), (f"{d}/memory/static-max", str(self.maxmem * 1024))]
+        image = sxp.child(self.config, "image")
+        linux = image[1] if image and len(image) > 1 and isinstance(image[1], list) else []
+        console = f"/local/domain/0/backend/console/{n}/0"
+        nodes = [(f"{d}/vm", vm), (f"{d}/name", self.name)]
+        for i in range(self.vcpus):
+            nodes.append((f"{d}/cpu/{i}/availability", "online" if self.vcpu_avail >> i & 1 else "offline"))
+        nodes += [(f"{d}/memory/static-max", str(self.maxmem * 1024)), (f"{d}/memory/target", kib),
+                  (f"{d}/memory/videoram", "0"), (f"{d}/device/suspend/event-channel", ""),
+                  (f"{d}/control/shutdown", ""), (f"{d}/control/feature-poweroff", "1"),
+                  (f"{d}/control/feature-reboot", "1"), (f"{d}/control/feature-suspend", "1"),
+                  (f"{d}/control/sysrq", ""), (f"{d}/control/platform-feature-multiprocessor-suspend", "1"),
+                  (f"{d}/control/platform-feature-xs_reset_watches", "1"), (f"{d}/data", ""),
+                  (f"{d}/drivers", ""), (f"{d}/feature", ""), (f"{d}/attr", ""), (f"{d}/error", ""),
+                  (f"{d}/domid", str(n)), (f"{d}/store/port", "1"), (f"{d}/store/ring-ref", str(259585 + 2 * n)),
+                  (f"{d}/console/backend", console), (f"{d}/console/backend-id", "0"),
+                  (f"{d}/console/limit", "1048576"), (f"{d}/console/type", "xenconsoled"),
+                  (f"{d}/console/output", "pty"), (f"{d}/console/tty", f"/dev/pts/{n}"),
+                  (f"{d}/console/port", "2"), (f"{d}/console/ring-ref", str(259586 + 2 * n)),
+                  (f"{vm}/name", self.name), (f"{vm}/uuid", self.uuid),
+                  (f"{vm}/image/ostype", "hvm" if self.hvm else "linux")]
+        for key, node in (("kernel", "kernel"), ("ramdisk", "ramdisk"), ("args", "cmdline")):
+            val = sxp.child_value(linux, key) if linux else None
+            if val is not None:
+                nodes.append((f"{vm}/image/{node}", val))
+        nodes.append((f"{vm}/start_time", f"{self.start_time:.2f}"))
+        for key, val in (("frontend", f"{d}/console"), ("frontend-id", str(n)), ("online", "1"),
+                         ("state", "1"), ("protocol", "vt100")):
+            nodes.append((f"{console}/{key}", val))
+        lx = f"/libxl/{n}"
+        for key, val in (("frontend", f"{d}/console"), ("backend", console), ("frontend-id", str(n)),
+                         ("online", "1"), ("state", "1"), ("protocol", "vt100")):
+            nodes.append((f"{lx}/device/console/0/{key}", val))
+        nodes += [(f"{lx}/type", "hvm" if self.hvm else "pv"), (f"{lx}/dm-version", "qemu_xen")]
         return nodes

@@ -97,7 +97,7 @@ class SaveArea:
             raise PathRefused("Invalid file name")
         path = os.path.realpath(os.path.join(self.dir, file))
         if os.path.commonpath([path, self.dir]) != self.dir or path == self.dir:
-            raise PathRefused(f"Path '{file}' is outside the simulator's save directory {self.dir}")
+            raise PathRefused(f"Path '{file}' is outside the save directory {self.dir}")
         return path
 
     def write_image(self, file: str, config: list, memory_mib: int) -> str:

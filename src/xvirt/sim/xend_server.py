@@ -25,6 +25,14 @@ bounded :class:`~xvirt.protocol.http.RequestParser` and answers each request:
 
 Nothing a client sends can stop the server: per-connection errors end that connection only.
 ``stop()`` closes the listeners and every connection and removes the socket file.
+
+Bounds (issue 12), so that slow or idle clients cannot shut others out: a request must arrive
+whole within ``request_timeout`` seconds of the moment the server starts waiting for it (a
+client that drips bytes gets 408 and is closed), and a connection silent for ``idle_timeout``
+is closed. At most ``max_connections`` are open; once fewer than ``reserve`` are free, a new
+client takes the slot of the connection that has waited longest for its request (at least
+``evict_idle`` seconds); when none qualifies and all slots are taken, the new client gets 503
+at once and is closed (never left to hang).
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ import selectors
 import socket
 import stat
 import threading
+import time
 
 from ..protocol.http import HttpRequestError, RequestParser
 from ..protocol.xend import (SXP_MIME, Reply, endpoint_key, render_reply, reply_for_error,
@@ -50,7 +59,9 @@ log = logging.getLogger("xvirt.sim.xend")
 
 POLL_INTERVAL = 0.02        # seconds between checks of faults.xend_down (and of stop())
 IDLE_TIMEOUT = 30.0         # seconds a connection may stay silent before it is closed
-MAX_CONNECTIONS = 1024      # open connections (= threads); more are closed unanswered
+REQUEST_TIMEOUT = 30.0      # seconds a whole request may take to arrive
+MAX_CONNECTIONS = 1024      # open connections (= threads)
+RESERVE = 16                # slots kept free by evicting the connection waiting longest
 _CANNED = b"(domain (domid 0) (uuid 00000000-0000-0000-0000-000000000000) (name Domain-0)"
 
 
@@ -88,8 +99,9 @@ class XendServer:
                  tcp: tuple[str, int] | None = None, latency: float = 0.0,
                  counters: Counters | None = None, faults: Faults | None = None,
                  allow_non_loopback: bool = False, op_error: type[BaseException] | None = None,
-                 idle_timeout: float = IDLE_TIMEOUT, max_connections: int = MAX_CONNECTIONS
-                 ) -> None:
+                 idle_timeout: float = IDLE_TIMEOUT, max_connections: int = MAX_CONNECTIONS,
+                 request_timeout: float = REQUEST_TIMEOUT, reserve: int = RESERVE,
+                 evict_idle: float = 1.0) -> None:
         if unix_path is None and tcp is None:
             raise ValueError("XendServer needs a unix socket path, a TCP address, or both")
         if tcp is not None and not allow_non_loopback and not _is_loopback(tcp[0]):
@@ -103,13 +115,22 @@ class XendServer:
         self.counters = counters if counters is not None else Counters()
         self.faults = faults if faults is not None else Faults()
         self.idle_timeout = idle_timeout
+        self.request_timeout = request_timeout
         self.max_connections = max_connections
+        self.reserve = max(0, min(reserve, max_connections - 1))
+        self.evict_idle = evict_idle
+        self.evicted = 0    # waiting connections closed to make room for new clients
+        self.refused = 0    # new clients answered 503 because every slot was busy
+        self.timed_out = 0  # requests that did not arrive whole in time (408)
         self.app = XendApp(host, op_error=op_error, url_port=tcp[1] if tcp else 8080)
         self._lock = threading.Lock()
         self._state = threading.Condition(self._lock)
         self._listeners: list[socket.socket] = []
         self._listening = False
         self._conns: dict[socket.socket, threading.Thread] = {}
+        # connection -> monotonic time since it waits for (the rest of) a request; absent while
+        # its request is being answered
+        self._waiting: dict[socket.socket, float] = {}
         self._stopping = threading.Event()
         self._acceptor: threading.Thread | None = None
 
@@ -288,12 +309,36 @@ class XendServer:
             return
         conn.setblocking(True)
         t = threading.Thread(target=self._serve, args=(conn,), name="xend-conn", daemon=True)
+        victim = None
+        now = time.monotonic()
         with self._lock:
-            full = len(self._conns) >= self.max_connections
+            full = False
+            if len(self._conns) >= self.max_connections - self.reserve:
+                # the reserve is running out: the connection waiting longest makes room
+                oldest = min(self._waiting.items(), key=lambda kv: kv[1], default=None)
+                if oldest is not None and now - oldest[1] >= self.evict_idle:
+                    victim = oldest[0]
+                    del self._waiting[victim]
+                else:
+                    full = len(self._conns) >= self.max_connections
             if not full:
                 self._conns[conn] = t
-        if full:  # bounded threads: a flood of idle clients cannot exhaust the process
-            log.warning("XenD: %d connections open, refusing another", self.max_connections)
+                self._waiting[conn] = now
+        if victim is not None:
+            self.evicted += 1
+            try:
+                victim.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if full:  # bounded threads: refused at once with a clear answer, never left to hang
+            self.refused += 1
+            log.warning("XenD: %d connections busy, refusing another", self.max_connections)
+            try:
+                conn.settimeout(1.0)
+                conn.sendall(render_reply(Reply(503, None, b"XenD is busy: too many connections\n",
+                                                "text/plain", close=True)))
+            except OSError:
+                pass
             conn.close()
             return
         t.start()
@@ -303,18 +348,32 @@ class XendServer:
     def _serve(self, conn: socket.socket) -> None:
         parser = RequestParser()
         try:
-            conn.settimeout(self.idle_timeout)
+            started = time.monotonic()  # waiting for a request since
             while not self._stopping.is_set():
                 ev = parser.next_event()
                 if ev is None:
                     if parser.eof:
                         return  # the client closed between requests
-                    data = conn.recv(65536)
+                    left = started + self.request_timeout - time.monotonic()
+                    if left <= 0:
+                        self.timed_out += 1
+                        self._send(conn, render_reply(Reply(408, None, b"request not received in "
+                                                            b"time\n", "text/plain", close=True)))
+                        return
+                    conn.settimeout(min(self.idle_timeout, left))
+                    try:
+                        data = conn.recv(65536)
+                    except socket.timeout:
+                        if left < self.idle_timeout:
+                            continue  # the request deadline passed: answered 408 above
+                        raise         # silent for idle_timeout: closed
                     if data:
                         parser.feed(data)
                     else:
                         parser.feed_eof()
                     continue
+                with self._lock:
+                    self._waiting.pop(conn, None)  # being answered: not evictable
                 if isinstance(ev, HttpRequestError):
                     if ev.method is not None:
                         self.counters.count_xend(endpoint_key(ev.method, ev.target or "/", None))
@@ -339,6 +398,10 @@ class XendServer:
                                               head=req.method == "HEAD"))
                 if not req.keep_alive or reply.close:
                     return
+                started = time.monotonic()
+                with self._lock:
+                    if conn in self._conns:
+                        self._waiting[conn] = started
         except OSError:
             pass  # reset, timeout, or aborted by stop()/xend_down: this connection only
         except Exception:
@@ -346,6 +409,7 @@ class XendServer:
         finally:
             with self._lock:
                 self._conns.pop(conn, None)
+                self._waiting.pop(conn, None)
             try:
                 conn.close()
             except OSError:

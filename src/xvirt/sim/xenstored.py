@@ -27,6 +27,21 @@ succeeds; DIRECTORY answers E2BIG when the list exceeds 4096 bytes, after which 
 * malformed input: a request without the NULs it needs, a reply-only type or an unknown type
   gets EINVAL and the connection stays; a length over 4096 gets E2BIG and the connection is
   closed (the framing is lost), as is one that ends inside a frame (EINVAL first).
+
+Bounds (issue 12), so that no client can shut others out or grow the daemon without limit:
+
+* each connection has a memory quota (``quota_bytes``): the path and value bytes of the nodes
+  it wrote or created that still exist. A write beyond it is refused with ENOSPC, the errno
+  Xen's xenstored gives a quota violation (xenstored_core.c, "set correct error code when
+  violating quota"); the connection stays usable, and removing its nodes frees quota. Nodes
+  outlive their connection, so all socket clients together, gone ones included, have a second
+  quota (``max_client_bytes``): reconnecting does not get round the first;
+* a connection silent for ``idle_timeout`` seconds is closed (clients reconnect and watch
+  again; the immediate firing of their watches tells them to re-read);
+* at most ``max_connections`` are open. Once fewer than ``reserve`` slots are free, a new
+  client takes the slot of the connection idle longest (idle at least ``evict_idle`` seconds);
+  when every connection is busy, the new one is closed at once (the client sees EOF at once,
+  it never hangs).
 """
 
 from __future__ import annotations
@@ -75,6 +90,9 @@ class _Conn:
         self.closing = False
         self.sending = False
         self.txs: set[int] = set()
+        self.last_active = time.monotonic()
+        self.owned: dict[str, int] = {}   # path -> bytes charged to this connection's quota
+        self.owned_bytes = 0
         self.reader = threading.Thread(target=self._read_loop, name="xenstored-conn", daemon=True)
         self.writer = threading.Thread(target=self._write_loop, name="xenstored-out", daemon=True)
 
@@ -158,6 +176,7 @@ class _Conn:
                     data = self.sock.recv(65536)
                 except OSError:
                     break
+                self.last_active = time.monotonic()
                 if not data:
                     if dec.buffered:  # ended inside a frame
                         hdr = dec.partial_header()
@@ -217,11 +236,23 @@ class XenstoredServer:
 
     def __init__(self, tree: XenstoreTree, rw_path: str | os.PathLike,
                  ro_path: str | os.PathLike, *, counters=None, faults=None,
-                 max_queue_bytes: int = 16 * 1024 * 1024, max_connections: int = 512) -> None:
+                 max_queue_bytes: int = 16 * 1024 * 1024, max_connections: int = 512,
+                 reserve: int = 8, idle_timeout: float = 600.0, evict_idle: float = 1.0,
+                 quota_bytes: int = 8 * 1024 * 1024,
+                 max_client_bytes: int = 64 * 1024 * 1024) -> None:
         self.tree = tree
         self.rw_path, self.ro_path = os.fspath(rw_path), os.fspath(ro_path)
         self.counters, self.faults = counters, faults
         self.max_queue_bytes, self.max_connections = max_queue_bytes, max_connections
+        self.reserve = max(0, min(reserve, max_connections - 1))
+        self.idle_timeout, self.evict_idle = idle_timeout, evict_idle
+        self.quota_bytes, self.max_client_bytes = quota_bytes, max_client_bytes
+        self._quota_lock = threading.Lock()
+        self._left: dict[str, int] = {}   # nodes charged to connections that have closed
+        self._client_bytes = 0            # charged to every client, live or gone
+        self.evicted = 0      # connections closed to make room for new clients
+        self.refused = 0      # new clients closed at once because every connection was busy
+        self.timed_out = 0    # connections closed after idle_timeout
         self._conns: set[_Conn] = set()
         self._lock = threading.Lock()
         self._listeners: list[tuple[socket.socket, bool]] = []
@@ -320,9 +351,10 @@ class XenstoredServer:
         for s, readonly in self._listeners:
             sel.register(s, selectors.EVENT_READ, readonly)
         sel.register(self._wake_r, selectors.EVENT_READ, None)
+        tick = max(0.01, min(1.0, self.idle_timeout / 4))
         try:
             while not self._stopping:
-                for key, _ in sel.select():
+                for key, _ in sel.select(tick):
                     if key.data is None:
                         return
                     try:
@@ -330,21 +362,51 @@ class XenstoredServer:
                     except OSError:
                         continue
                     self._start_conn(sock, key.data)
+                self._reap_idle()
         finally:
             sel.close()
 
-    def _start_conn(self, sock: socket.socket, readonly: bool) -> None:
+    def _reap_idle(self) -> None:
+        limit = time.monotonic() - self.idle_timeout
         with self._lock:
-            if len(self._conns) >= self.max_connections or self._stopping:
+            idle = [c for c in self._conns if c.last_active < limit and not c.closing]
+        for c in idle:
+            log.info("xenstored: closing a connection idle for %gs", self.idle_timeout)
+            self.timed_out += 1
+            c.closing = True
+            c._shutdown()
+
+    def _start_conn(self, sock: socket.socket, readonly: bool) -> None:
+        victim = None
+        with self._lock:
+            if self._stopping:
                 sock.close()
                 return
+            live = [c for c in self._conns if not c.closing]
+            if len(live) >= self.max_connections - self.reserve:
+                # the reserve is running out: the connection idle longest makes room
+                oldest = min(live, key=lambda c: c.last_active, default=None)
+                if oldest is not None and time.monotonic() - oldest.last_active >= self.evict_idle:
+                    victim = oldest
+                    victim.closing = True
+                elif len(self._conns) >= self.max_connections:
+                    self.refused += 1
+                    log.warning("xenstored: %d connections busy, refusing another",
+                                len(self._conns))
+                    sock.close()
+                    return
             conn = _Conn(self, sock, readonly)
             self._conns.add(conn)
+        if victim is not None:
+            self.evicted += 1
+            log.info("xenstored: closing the connection idle longest to make room")
+            victim._shutdown()
         conn.writer.start()
         conn.reader.start()
 
     def _closed(self, conn: _Conn) -> None:
         self.tree.release_owner(conn)
+        self._leave(conn)
         conn.writer.join(2)
         if conn.writer.is_alive():  # the peer does not read what is left: give up on it
             conn._shutdown()
@@ -385,20 +447,80 @@ class XenstoredServer:
     def _read(self, conn, msg, args, tx):
         return self.tree.read(self._abs(args[0]), tx)
 
+    def _charge(self, conn: _Conn, path: str, size: int) -> None:
+        """Charge ``size`` bytes for ``path`` to the connection's quota, or ENOSPC."""
+        with self._quota_lock:
+            delta = size - conn.owned.get(path, 0)
+            if conn.owned_bytes + delta > self.quota_bytes:
+                conn.owned_bytes = self._recount(conn.owned)  # removed by others: not counted
+                delta = size - conn.owned.get(path, 0)
+                if conn.owned_bytes + delta > self.quota_bytes:
+                    raise XsError("ENOSPC", path)
+            if self._client_bytes + delta > self.max_client_bytes:
+                self._recount_all()
+                if self._client_bytes + delta > self.max_client_bytes:
+                    raise XsError("ENOSPC", path)
+            conn.owned[path] = size
+            conn.owned_bytes += delta
+            self._client_bytes += delta
+
+    def _recount(self, owned: dict[str, int]) -> int:
+        """Drop the nodes that are gone, re-measure the others; the new total (lock held)."""
+        for p in list(owned):
+            try:
+                owned[p] = len(p) + len(self.tree.read(p))
+            except XsError:
+                del owned[p]
+        return sum(owned.values())
+
+    def _recount_all(self) -> None:
+        with self._lock:
+            conns = list(self._conns)
+        total = self._recount(self._left)
+        for c in conns:
+            c.owned_bytes = self._recount(c.owned)
+            total += c.owned_bytes
+        self._client_bytes = total
+
+    def _uncharge(self, conn: _Conn, path: str) -> None:
+        """``path`` and its subtree were removed by ``conn``: they no longer count."""
+        with self._quota_lock:
+            if conn.owned:
+                prefix = path.rstrip("/") + "/"
+                for p in [p for p in conn.owned if p == path or p.startswith(prefix)]:
+                    size = conn.owned.pop(p)
+                    conn.owned_bytes -= size
+                    self._client_bytes -= size
+
+    def _leave(self, conn: _Conn) -> None:
+        """A closed connection's nodes stay in the tree, and in the clients' quota."""
+        with self._quota_lock:
+            for p, size in conn.owned.items():
+                self._client_bytes -= self._left.get(p, 0)
+                self._left[p] = size
+            conn.owned, conn.owned_bytes = {}, 0
+
     def _write(self, conn, msg, args, tx):
         path, value = args
         self._writable(conn, path)
-        self.tree.write(self._abs(path), value, tx)
+        full = self._abs(path)
+        self._charge(conn, full, len(full) + len(value))
+        self.tree.write(full, value, tx)
         return OK
 
     def _mkdir(self, conn, msg, args, tx):
         self._writable(conn, args[0])
-        self.tree.mkdir(self._abs(args[0]), tx)
+        full = self._abs(args[0])
+        if full not in conn.owned:
+            self._charge(conn, full, len(full))
+        self.tree.mkdir(full, tx)
         return OK
 
     def _rm(self, conn, msg, args, tx):
         self._writable(conn, args[0])
         path = self._abs(args[0])
+        if not tx:
+            self._uncharge(conn, path)
         try:
             self.tree.rm(path, tx)
         except XsError as e:  # xenstored do_rm: a missing node is fine if its parent exists

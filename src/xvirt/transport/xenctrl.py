@@ -202,6 +202,10 @@ class XenctrlReader:
     def host_cpus(self) -> int:
         return self.physinfo().host_cpus
 
+    def is_alive(self) -> bool:
+        """The hypervisor outlives any dom0 process: alive while this handle is open."""
+        return self._xch is not None
+
     def boot_id(self) -> bytes:
         """This boot of the host (dom0's kernel boot id: Xen and dom0 boot together)."""
         if self._boot_id is None:

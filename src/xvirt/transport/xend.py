@@ -13,6 +13,12 @@ Errors are mapped in one place, :meth:`XendClient._exchange`:
 * a reply is then judged by :func:`xvirt.protocol.xend.interpret_response` (NoDomainError,
   XendError subclasses, SexprError).
 
+A request that gets no reply within ``timeout`` (one deadline for connect, send and receive)
+marks XenD failed: later calls raise ``NoConnectError`` at once, without connecting, until a
+back-off has passed (``backoff``: first wait, doubled after each further miss up to a maximum);
+then one call probes, and a reply resets the back-off. A refused or missing socket answers at
+once and is tried on every call.
+
 No ``OSError`` and no parser exception escapes. :meth:`XendClient.counts` returns how many
 requests were sent per endpoint, keyed exactly as the simulator's
 :class:`~xvirt.sim.counters.Counters` (both use :func:`~xvirt.protocol.xend.endpoint_key`); a
@@ -49,7 +55,8 @@ class XendClient:
     ``timeout`` bounds each whole request (connect, send, receive) in seconds.
     """
 
-    def __init__(self, address, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, address, *, timeout: float = DEFAULT_TIMEOUT,
+                 backoff: tuple[float, float] = (1.0, 60.0)) -> None:
         if isinstance(address, (str, os.PathLike)):
             address = os.fspath(address)
         elif isinstance(address, (tuple, list)) and len(address) == 2:
@@ -59,6 +66,10 @@ class XendClient:
                             f"not {address!r}")
         self.address = address
         self.timeout = float(timeout)
+        self.backoff = (float(backoff[0]), float(backoff[1]))
+        self.failures = 0        # deadlines missed since the last reply
+        self._retry_at = 0.0
+        self._down_reason = ""
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
 
@@ -98,8 +109,26 @@ class XendClient:
 
     # ------------------------------------------------------------------ one exchange
 
+    def retry_in(self) -> float:
+        """Seconds until a XenD in back-off is probed again (0: calls go through now)."""
+        return max(0.0, self._retry_at - time.monotonic())
+
     def _call(self, method: str, target: str, data: bytes, key: str):
-        response = self._exchange(method, data, key)
+        wait = self.retry_in()
+        if wait > 0:
+            raise self._fail(f"{self._down_reason}; not retried for another {wait:.1f}s")
+        try:
+            response = self._exchange(method, data, key)
+        except NoConnectError as e:
+            if isinstance(e.__cause__, (TimeoutError, socket.timeout)):
+                with self._lock:
+                    self.failures += 1
+                    first, most = self.backoff
+                    self._retry_at = time.monotonic() + min(most, first * 2 ** (self.failures - 1))
+                    self._down_reason = f"no reply within {self.timeout:g} s"
+            raise
+        with self._lock:
+            self.failures = 0
         return interpret_response(method, target, response)
 
     def _fail(self, what: str) -> NoConnectError:
