@@ -1,6 +1,6 @@
 """Lifecycle through xvirt on the libxl toolstack of a real dom0, `xl list` the truth.
 
-create from domain XML, pause/resume, set memory, rename, save/restore, shutdown, destroy, and
+create from domain XML, pause/resume, rename, save/restore, set memory, destroy, shutdown, and
 define/start/undefine (inactive domains kept in xvirt's config directory). Each operation's `xl`
 calls are counted exactly; reads stay at 0 toolstack calls.
 """
@@ -37,7 +37,7 @@ def test_the_toolstack_is_libxl(conn):
     assert conn.request_counts()["toolstack"] == "libxl"
 
 
-def test_create_pause_setmem_rename_save_restore_destroy(conn):
+def test_create_pause_rename_save_restore_setmem_destroy(conn):
     dom = conn.create_xml(_xml(conn, "lc1"))
     try:
         truth = wait_for(lambda: xl_list().get("lc1"), "lc1 created")
@@ -53,13 +53,6 @@ def test_create_pause_setmem_rename_save_restore_destroy(conn):
         dom.resume()
         assert _xl_calls(conn) == n + 2 and "p" not in xl_list()["lc1"].state
 
-        n = _xl_calls(conn)
-        dom.set_memory(64 * 1024)                                      # xl mem-set: the balloon target
-        assert _xl_calls(conn) == n + 1
-        assert _xs_read(f"/local/domain/{dom.id}/memory/target") == b"65536"
-        # libxl lowers the hypervisor's maximum with the target (+ LIBXL_MAXMEM_CONSTANT, 1 MiB)
-        assert dom.info()[1] == 64 * 1024 + 1024
-
         dom.rename("lc1b")
         assert "lc1b" in xl_list() and dom.name == "lc1b" and conn.lookup_by_name("lc1b") == dom
         with pytest.raises(NoDomainError):
@@ -72,6 +65,13 @@ def test_create_pause_setmem_rename_save_restore_destroy(conn):
         conn.restore("/tmp/lc1.save")
         new = wait_for(lambda: xl_list().get("lc1b"), "lc1b restored", timeout=XL_SLOW).id
         assert new != old and dom.id == new and dom.name == "lc1b"
+
+        n = _xl_calls(conn)
+        dom.set_memory(64 * 1024)                                      # xl mem-set: the balloon target
+        assert _xl_calls(conn) == n + 1
+        assert _xs_read(f"/local/domain/{dom.id}/memory/target") == b"65536"
+        # libxl lowers the hypervisor's maximum with the target (+ LIBXL_MAXMEM_CONSTANT, 1 MiB)
+        assert dom.info()[1] == 64 * 1024 + 1024
 
         n = _xl_calls(conn)
         dom.destroy()
