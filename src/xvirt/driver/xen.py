@@ -168,6 +168,12 @@ class XenDriver:
                 touched.add(hit)
         return True if everything else touched
 
+    def _read_or_none(self, path: str) -> bytes | None:
+        try:
+            return self.xs.read(path)
+        except XsNoEntError:
+            return None
+
     def _read_name(self, domid: int) -> str | None:
         try:
             raw = self.xs.read(f"/local/domain/{domid}/name")
@@ -211,7 +217,9 @@ class XenDriver:
                         missing.append(info)
                     else:
                         out[info.uuid] = name
-                values = self.xs.read_many([f"/local/domain/{i.domid}/name" for i in missing])
+                paths = [f"/local/domain/{i.domid}/name" for i in missing]
+                # the device takes one message per write: no pipelining there
+                values = self.xs.read_many(paths) if self._names_cacheable else [self._read_or_none(p) for p in paths]
                 # an event that arrived among the pipelined replies may postdate the read it
                 # concerns: such a name is true for this answer but must not be cached as valid
                 touched = self._apply_events()
