@@ -30,6 +30,7 @@ from ..transport.hypervisor import DomainTableReader
 from ..transport.xend import XendClient
 from ..transport.xenstore import XenstoreClient
 from ..uri import Target
+from .. import events as _events
 from ..registry import Registry
 from .records import Facts, facts_from_info, facts_from_record, map_xend_error, record_uuid
 
@@ -366,11 +367,15 @@ class XenDriver:
     # -- operations -----------------------------------------------------------------------------
     def op(self, uuid: str, op: str, what: str, **params) -> None:
         """A lifecycle operation on one domain, addressed by UUID."""
+        before = _events.before_op(self, uuid, op)  # issue 14: None unless events are watched
         self._post(f"/xend/domain/{uuid}", op, what, params, missing=uuid)
+        _events.after_op(self, uuid, op, params, before)
 
     def dir_op(self, op: str, what: str, **params):
         """An operation of the domain directory (create, new, restore)."""
-        return self._post("/xend/domain/", op, what, params)
+        result = self._post("/xend/domain/", op, what, params)
+        _events.after_op(self, None, op, params, None)
+        return result
 
     def _post(self, path: str, op: str, what: str, params: dict, missing: str | None = None):
         try:

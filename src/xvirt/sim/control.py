@@ -148,6 +148,8 @@ class ControlServer:
             if event not in GUEST_EVENTS:
                 raise ValueError(f"unknown guest event {event!r}")
             return host.guest_shutdown(self._domain(req), GUEST_EVENTS[event])
+        if cmd == "events":
+            return host.events.since(int(req.get("since", 0)), int(req.get("limit", 10_000)))
         if cmd == "stop":
             if self.on_stop:
                 threading.Thread(target=self.on_stop, daemon=True).start()
@@ -236,6 +238,10 @@ class SimControl:
     def define(self, config: str | list) -> dict:
         text = config if isinstance(config, str) else sxp.show(config)
         return self.call("define", config=text)
+
+    def events(self, since: int = 0, limit: int = 10_000) -> dict:
+        """The host's own lifecycle log after entry ``since`` (see ``sim/eventlog.py``)."""
+        return self.call("events", since=since, limit=limit)
 
     def restore(self, file: str) -> dict:
         return self.call("restore", file=file)

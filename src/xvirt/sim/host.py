@@ -28,6 +28,7 @@ from ..protocol import sxp
 from .simdomain import NAME_RE, ConfigError, SimDomain, normalise_uuid
 from .store import ConfigStore, PathRefused, SaveArea
 from .scheduler import Scheduler
+from .eventlog import HostEventLog
 
 __all__ = ["Host", "HostSettings", "XendOpError", "DOMID_MAX"]
 
@@ -80,6 +81,7 @@ class Host:
         self._rover = max(0, min(settings.first_domid, settings.max_domid + 1) - 1)
         self.scheduler = Scheduler(on_error=lambda e: self.log(f"event failed: {e!r}"))
         self.boot_errors: list[str] = []
+        self.events = HostEventLog()
         self._make_dom0()
 
     # -- set-up -------------------------------------------------------------------------------
@@ -150,7 +152,8 @@ class Host:
     def _publish(self, dom: SimDomain) -> None:
         self.table.upsert(dom.domid, **dom.table_fields())
 
-    def _launch(self, dom: SimDomain, *, domid: int | None = None, paused: bool = False) -> None:
+    def _launch(self, dom: SimDomain, *, domid: int | None = None, paused: bool = False,
+                cause: str = "start") -> None:
         """Give ``dom`` an id and bring it up: xenstore nodes first, then the table record.
 
         When no id is free, a transient domain is forgotten (it has nothing left to exist as),
@@ -173,6 +176,8 @@ class Host:
                 self.tree.write(path, value.encode())
         self.tree.fire_special("@introduceDomain")
         self._publish(dom)
+        if domid is None:
+            self.events.record("start", dom, cause=cause, paused=paused)
 
     def _teardown(self, dom: SimDomain, *, dying: bool = True) -> None:
         """Take a running instance down: the record turns dying, nodes go, then the record."""
@@ -182,6 +187,7 @@ class Host:
         dom.fold_cpu()
         dom.dying = True
         self._publish(dom)
+        self.events.record("stop", dom, code=dom.shutdown_code)
         del self._by_domid[domid]
         with self.tree.batch():
             for path in (f"/local/domain/{domid}", f"/vm/{dom.uuid}"):
@@ -303,7 +309,7 @@ class Host:
                 self._check_name_free(new.name, new.uuid)
                 dom = new
                 self._add(dom)
-            self._launch(dom, paused=True)
+            self._launch(dom, paused=True, cause="create")
             self.log(f"create {dom.name} id {dom.domid}")
             return dom
 
@@ -323,6 +329,7 @@ class Host:
                         setattr(dom, k, getattr(new, k))
                     self._names[dom.name] = dom
             self._persist(dom)
+            self.events.record("define", dom, new=new is dom)
             return dom
 
     def op_restore(self, file: str) -> SimDomain:
@@ -343,7 +350,7 @@ class Host:
             else:
                 dom.name = new.name
             self._add(dom)
-            self._launch(dom, paused=False)
+            self._launch(dom, paused=False, cause="restore")
             self.log(f"restore {dom.name} id {dom.domid}")
             return dom
 
@@ -354,7 +361,7 @@ class Host:
                 raise XendOpError("Domain is already running")
             if not dom.managed or self._by_uuid.get(dom.uuid) is not dom:
                 raise XendOpError("Domain is not managed")
-            self._launch(dom, paused=paused)
+            self._launch(dom, paused=paused, cause="start")
 
     def op_delete(self, dom: SimDomain) -> None:
         with self.lock:
@@ -364,6 +371,7 @@ class Host:
                 raise XendOpError("Domain is not managed")
             self.store.delete(dom.uuid)
             self._by_uuid.pop(dom.uuid, None)
+            self.events.record("undefine", dom)
 
     # -- running domain ops -------------------------------------------------------------------
     def op_pause(self, dom: SimDomain) -> None:
@@ -374,13 +382,16 @@ class Host:
             dom.fold_cpu()
             dom.paused = True
             self._publish(dom)
+            self.events.record("pause", dom)
 
     def op_unpause(self, dom: SimDomain) -> None:
         with self.lock:
             self._running(dom)
             dom.fold_cpu()
-            dom.paused = False
+            was, dom.paused = dom.paused, False
             self._publish(dom)
+            if was:
+                self.events.record("unpause", dom)
 
     def op_destroy(self, dom: SimDomain) -> None:
         with self.lock:
@@ -411,6 +422,7 @@ class Host:
             dom.fold_cpu()
             dom.shutdown_code = code
             self._publish(dom)
+            self.events.record("shutdown", dom, code=code)
             self.tree.fire_special("@releaseDomain")  # xenstored notices the shutdown
             action = {0: dom.on_poweroff, 1: dom.on_reboot, 3: dom.on_crash}.get(code, "preserve")
             self.log(f"guest {dom.name} id {dom.domid} shut down code {code}: {action}")
@@ -426,7 +438,7 @@ class Host:
         self._teardown(dom)
         self._add(dom)
         try:
-            self._launch(dom)
+            self._launch(dom, cause="restart")
         except XendOpError as e:  # xend logs a failed restart; the domain stays down
             self.log(f"restart of {dom.name} failed: {e.message}")
 
@@ -444,14 +456,16 @@ class Host:
             self.tree.write(f"/local/domain/{old_id}/vm", f"/vm/{keep.uuid}".encode())
         keep.domid, keep.shutdown_code, keep.cpu_ns, keep.cpu_stamp = old_id, dom.shutdown_code, dom.cpu_ns, dom.cpu_stamp
         keep.start_time = dom.start_time
+        self.events.record("stop", dom, code=dom.shutdown_code)
         self._add(keep)
         self._by_domid[old_id] = keep
         self._publish(keep)
+        self.events.record("start", keep, cause="rename-restart", paused=False)
         dom.domid = None
         if not dom.managed:
             self._add(dom)
         try:
-            self._launch(dom)
+            self._launch(dom, cause="restart")
         except XendOpError as e:
             self.log(f"restart of {dom.name} failed: {e.message}")
 
@@ -462,8 +476,11 @@ class Host:
             if dom.is_dom0:
                 raise XendOpError("Cannot rename privileged domain 0")
             self._check_name_free(name, dom.uuid)
+            old = dom.name
             self._set_name(dom, name)
             self._persist(dom)
+            if old != name:
+                self.events.record("rename", dom, old=old)
 
     def _set_name(self, dom: SimDomain, name: str) -> None:
         dom.name = name
@@ -547,10 +564,11 @@ class Host:
                 raise XendOpError(str(e)) from None
             name, domid = dom.name, dom.domid
             dom.saving = True
+            # xend renames first (XendCheckpoint.save), then the guest stops running
+            self._set_name(dom, f"migrating-{name}")
             dom.fold_cpu()
             dom.paused = True
             self._publish(dom)
-            self._set_name(dom, f"migrating-{name}")
         time.sleep(self.settings.save_delay)
         with self.lock:
             if dom.domid != domid:
@@ -569,6 +587,9 @@ class Host:
                 self._set_name(dom, name)
                 self._publish(dom)
                 raise XendOpError(f"Save failed: {e.strerror}") from None
+            # the guest suspended itself (SHUTDOWN_suspend, xen/include/public/sched.h) and the
+            # hypervisor shows it shut down with that reason until xend destroys it
+            dom.shutdown_code = 2
             self._teardown(dom)
             self.log(f"saved {name} from id {domid}")
 

@@ -136,6 +136,11 @@ class DomainTableReader:
         """The host's physical facts (cpus, memory, MHz, topology), as Xen's ``physinfo``."""
         return self._stable(lambda count: dt.unpack_header(self._mm))
 
+    def generation(self) -> int:
+        """The table's sequence counter: it changes whenever the hypervisor rewrites a record
+        (no daemon round trip; a poller reads the table only when this moved)."""
+        return _SEQ.unpack_from(self._mm, dt.SEQ_OFFSET)[0]
+
     def boot_id(self) -> bytes:
         return dt.unpack_header(self._mm).boot_id
 

@@ -20,6 +20,7 @@ what it watches.
 from __future__ import annotations
 
 import os
+import select
 import socket
 import struct
 import threading
@@ -354,6 +355,44 @@ class XenstoreClient:
                 out.append(pop())
         except IndexError:
             return out
+
+    def wait_events(self, timeout: float, wake_fd: int | None = None) -> list[tuple[str, str]]:
+        """Buffered watch events, else those that arrive within ``timeout`` seconds (maybe none).
+
+        Meant for a connection that only watches (no request in flight): it blocks at most
+        ``timeout`` in one ``select``, or until ``wake_fd`` is readable (the caller drains it).
+        A dead connection raises :class:`XsConnectionError`.
+        """
+        with self._lock:
+            if not self._events:
+                if self._sock is None:
+                    self._connect()  # registers the watches again; they fire at once
+                sock = self._sock
+                try:
+                    fds = [sock] if wake_fd is None else [sock, wake_fd]
+                    ready, _, _ = select.select(fds, [], [], max(0.0, timeout))
+                    if sock in ready:
+                        data = sock.recv(65536)
+                        if not data:
+                            raise ConnectionResetError("xenstored closed the connection")
+                        buf = self._rbuf + data
+                        while len(buf) >= 16:
+                            t, _, _, ln = _UNPACK_FROM(buf)
+                            if ln > XENSTORE_PAYLOAD_MAX or t != _WATCH_EVENT:
+                                raise XsProtocolError(f"unexpected {type_name(t)} on a watching connection")
+                            if len(buf) < 16 + ln:
+                                break
+                            self._event(buf[16:16 + ln])
+                            buf = buf[16 + ln:]
+                        self._rbuf = buf
+                except XsProtocolError as e:
+                    self._drop()
+                    raise XsConnectionError(f"xenstore connection {self.path} desynchronised: {e}") from None
+                except OSError as e:
+                    self._drop()
+                    raise XsConnectionError(f"xenstore connection {self.path} lost: "
+                                            f"{e.strerror or e}") from None
+        return self.events()
 
     def counts(self) -> dict[str, int]:
         """Requests sent on this client by message type name (``{"READ": 3, ...}``); exact."""
