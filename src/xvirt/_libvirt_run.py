@@ -27,7 +27,9 @@ module. --shim-path prints a directory to put on PYTHONPATH for the same effect.
 def install() -> None:
     """Make ``import libvirt`` return ``xvirt.libvirt`` in this process."""
     import xvirt.libvirt as facade
+    import xvirt.libvirtaio as aio
     sys.modules["libvirt"] = facade
+    sys.modules["libvirtaio"] = aio
 
 
 def shim_path() -> str:

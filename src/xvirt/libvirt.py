@@ -20,10 +20,16 @@ from ._libvirt_objects import (LIBVIRT_API_VERSION, getVersion, open, openAuth, 
                                registerErrorHandler, virConnect, virDomain, virEventRegisterDefaultImpl,
                                virGetLastError, virResetLastError)
 from .errors import LibvirtError as libvirtError
+from . import _libvirt_events as _events
+from ._libvirt_events import *  # noqa: F401,F403 - the event loop API (issue 14)
+from ._libvirt_events import virEventRegisterDefaultImpl  # noqa: F811 - replaces the no-op
+
+_events.install(virConnect)
 
 __all__ = ["open", "openReadOnly", "openAuth", "getVersion", "registerErrorHandler", "virGetLastError",
            "virResetLastError", "virEventRegisterDefaultImpl", "virConnect", "virDomain", "libvirtError",
-           "LIBVIRT_API_VERSION", *_constant_names]
+           "LIBVIRT_API_VERSION", *_constant_names,
+           *[n for n in _events.__all__ if n != "install"]]
 
 if __name__ == "__main__":
     import sys
