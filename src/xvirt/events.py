@@ -445,15 +445,26 @@ class EventSource:
             reg.unbind(ev.uuid)
 
     def _observe(self, infos, touched: set[int]) -> None:
-        known = self.tracker.known
-        want = [i.domid for i in infos if not i.flags & dt.DYING and
-                (i.domid not in known or known[i.domid].uuid != i.uuid or i.domid in touched
-                 or (i.flags & dt.PAUSED and not known[i.domid].flags & dt.PAUSED))]
-        names: dict[int, str | None] = {}
-        if want:
-            values = self._xs.read_many([f"/local/domain/{d}/name" for d in want])
-            names = {d: (v.decode("utf-8", "replace") if v is not None else None) for d, v in zip(want, values)}
-        self.table_reads += 1
+        """Feed one snapshot, with the names it needs, to the tracker.
+
+        Names are read after the table; a record whose name is already gone belongs to a domain
+        that changed meanwhile (a save pauses under ``migrating-*`` and dies at once), so the
+        snapshot is stale: take a newer one rather than judge the record without its name."""
+        for attempt in range(4):
+            known = self.tracker.known
+            want = [i.domid for i in infos if not i.flags & dt.DYING and
+                    (i.domid not in known or known[i.domid].uuid != i.uuid or i.domid in touched
+                     or (i.flags & dt.PAUSED and not known[i.domid].flags & dt.PAUSED))]
+            names: dict[int, str | None] = {}
+            if want:
+                values = self._xs.read_many([f"/local/domain/{d}/name" for d in want])
+                names = {d: (v.decode("utf-8", "replace") if v is not None else None) for d, v in zip(want, values)}
+            self.table_reads += 1
+            if attempt < 3 and any(v is None for v in names.values()):
+                self._gen = self._hv.generation()
+                infos = self._hv.snapshot()
+                continue
+            break
         self._emit(self.tracker.observe(infos, names))
 
     def _drain_notes(self) -> None:
