@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from . import commands_misc, commands_ops, commands_read
+from . import commands_event, commands_misc, commands_ops, commands_read
 from .commands_top import top_cmd
 from .session import Session
 
@@ -90,7 +90,8 @@ def cli(ctx: click.Context, uri: str | None, readonly: bool) -> None:
     ctx.call_on_close(session.close)
 
 
-for _command in commands_read.COMMANDS + commands_ops.COMMANDS + [top_cmd] + commands_misc.COMMANDS:
+for _command in (commands_read.COMMANDS + commands_ops.COMMANDS + [top_cmd] + commands_misc.COMMANDS
+                 + commands_event.COMMANDS):
     cli.add_command(_command)
 
 
