@@ -2,7 +2,8 @@
 
 Tests and benchmarks use it to act as another management tool would (any lifecycle operation),
 to make guests misbehave (crash, reboot or power off from inside), to inject faults, to read the
-exact request counters and the host's truth, and to wait until deferred events have settled.
+exact request counters, the host's truth and its event log, and to wait until deferred events
+have settled.
 One request per line: ``{"cmd": ..., ...}``; one reply per line: ``{"ok": true, "result": ...}``
 or ``{"ok": false, "error": "..."}``.
 """
@@ -17,6 +18,7 @@ import threading
 
 from ..errors import NoConnectError, OperationFailedError, SexprError
 from ..protocol import sxp
+from .eventlog import MAX_REPLY
 from .host import Host, XendOpError
 
 __all__ = ["ControlServer", "SimControl"]
@@ -106,6 +108,8 @@ class ControlServer:
             return "pong"
         if cmd == "truth":
             return host.truth()
+        if cmd == "events":
+            return host.events.read(int(req.get("since", 0)), int(req.get("limit", MAX_REPLY)))
         if cmd == "counters":
             return self.counters.snapshot()
         if cmd == "reset_counters":
@@ -148,8 +152,6 @@ class ControlServer:
             if event not in GUEST_EVENTS:
                 raise ValueError(f"unknown guest event {event!r}")
             return host.guest_shutdown(self._domain(req), GUEST_EVENTS[event])
-        if cmd == "events":
-            return host.events.since(int(req.get("since", 0)), int(req.get("limit", 10_000)))
         if cmd == "stop":
             if self.on_stop:
                 threading.Thread(target=self.on_stop, daemon=True).start()
@@ -213,6 +215,21 @@ class SimControl:
     def truth(self) -> dict:
         return self.call("truth")
 
+    def events(self, since: int = 0, limit: int = MAX_REPLY) -> dict:
+        """The host's event log after ``since`` (see ``xvirt.sim.eventlog``)."""
+        return self.call("events", since=since, limit=limit)
+
+    def all_events(self, since: int = 0) -> list[dict]:
+        """Every entry after ``since``, paging through; OperationFailedError if some were lost."""
+        out: list[dict] = []
+        while True:
+            page = self.events(since)
+            if page["first"] > since + 1 and page["last"] >= since + 1:
+                raise OperationFailedError(f"event log lost entries {since + 1}..{page['first'] - 1}")
+            out += page["events"]
+            if not page["events"] or page["events"][-1]["seq"] >= page["last"]:
+                return out
+            since = page["events"][-1]["seq"]
     def counters(self) -> dict:
         return self.call("counters")
 
@@ -238,10 +255,6 @@ class SimControl:
     def define(self, config: str | list) -> dict:
         text = config if isinstance(config, str) else sxp.show(config)
         return self.call("define", config=text)
-
-    def events(self, since: int = 0, limit: int = 10_000) -> dict:
-        """The host's own lifecycle log after entry ``since`` (see ``sim/eventlog.py``)."""
-        return self.call("events", since=since, limit=limit)
 
     def restore(self, file: str) -> dict:
         return self.call("restore", file=file)

@@ -18,7 +18,6 @@ then destroys it; shutdown is asynchronous (the guest reacts after ``guest_delay
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid as _uuid
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from ..protocol import sxp
 from .simdomain import NAME_RE, ConfigError, SimDomain, normalise_uuid
 from .store import ConfigStore, PathRefused, SaveArea
 from .scheduler import Scheduler
-from .eventlog import HostEventLog
+from .eventlog import EventLog, TimedRLock
 
 __all__ = ["Host", "HostSettings", "XendOpError", "DOMID_MAX"]
 
@@ -70,7 +69,8 @@ class Host:
         self.table = table
         self.store = store
         self.saves = save_area
-        self.lock = threading.RLock()
+        self.lock = TimedRLock()
+        self.events = EventLog()  # every change of a domain's id, name or state, timed
         self.log = log or (lambda msg: None)
         self._by_uuid: dict[str, SimDomain] = {}
         self._by_domid: dict[int, SimDomain] = {}
@@ -81,7 +81,6 @@ class Host:
         self._rover = max(0, min(settings.first_domid, settings.max_domid + 1) - 1)
         self.scheduler = Scheduler(on_error=lambda e: self.log(f"event failed: {e!r}"))
         self.boot_errors: list[str] = []
-        self.events = HostEventLog()
         self._make_dom0()
 
     # -- set-up -------------------------------------------------------------------------------
@@ -120,6 +119,16 @@ class Host:
     def _add(self, dom: SimDomain) -> None:
         self._by_uuid[dom.uuid] = dom
         self._names[dom.name] = dom
+        self._note(dom)
+
+    def _note(self, dom: SimDomain) -> None:
+        """Log ``dom``'s observable facts now (a no-op when nothing of them changed)."""
+        live = dom.running and not dom.dying
+        self.events.note({"uuid": dom.uuid, "present": self._by_uuid.get(dom.uuid) is dom,
+                          "domid": dom.domid if live else None, "name": dom.name,
+                          "flags": dom.flags() if live else 0, "memory_kib": dom.memory * 1024,
+                          "maxmem_kib": dom.maxmem * 1024, "vcpus": bin(dom.vcpu_avail).count("1"),
+                          "max_vcpus": dom.vcpus, "managed": dom.managed}, self.lock.since)
 
     def _name_owner(self, name: str) -> SimDomain | None:
         d = self._names.get(name)
@@ -151,9 +160,9 @@ class Host:
 
     def _publish(self, dom: SimDomain) -> None:
         self.table.upsert(dom.domid, **dom.table_fields())
+        self._note(dom)
 
-    def _launch(self, dom: SimDomain, *, domid: int | None = None, paused: bool = False,
-                cause: str = "start") -> None:
+    def _launch(self, dom: SimDomain, *, domid: int | None = None, paused: bool = False) -> None:
         """Give ``dom`` an id and bring it up: xenstore nodes first, then the table record.
 
         When no id is free, a transient domain is forgotten (it has nothing left to exist as),
@@ -165,6 +174,7 @@ class Host:
             dom.domid = None
             if not dom.managed and self._by_uuid.get(dom.uuid) is dom:
                 del self._by_uuid[dom.uuid]
+            self._note(dom)
             raise
         dom.domid = new_id
         dom.paused, dom.dying, dom.saving, dom.shutdown_code = paused, False, False, None
@@ -176,8 +186,6 @@ class Host:
                 self.tree.write(path, value.encode())
         self.tree.fire_special("@introduceDomain")
         self._publish(dom)
-        if domid is None:
-            self.events.record("start", dom, cause=cause, paused=paused)
 
     def _teardown(self, dom: SimDomain, *, dying: bool = True) -> None:
         """Take a running instance down: the record turns dying, nodes go, then the record."""
@@ -187,7 +195,6 @@ class Host:
         dom.fold_cpu()
         dom.dying = True
         self._publish(dom)
-        self.events.record("stop", dom, code=dom.shutdown_code)
         del self._by_domid[domid]
         with self.tree.batch():
             for path in (f"/local/domain/{domid}", f"/vm/{dom.uuid}"):
@@ -206,6 +213,7 @@ class Host:
             self.table.remove(domid)
         if not dom.managed:
             self._by_uuid.pop(dom.uuid, None)
+        self._note(dom)
 
     def _free_ghost(self, domid: int) -> None:
         with self.lock:
@@ -222,6 +230,7 @@ class Host:
         if dom.managed:
             dom.sync_config()
             self.store.save(dom.uuid, dom.config)
+        self._note(dom)
 
     def _new_domain(self, config: list, *, managed: bool) -> SimDomain:
         try:
@@ -309,7 +318,7 @@ class Host:
                 self._check_name_free(new.name, new.uuid)
                 dom = new
                 self._add(dom)
-            self._launch(dom, paused=True, cause="create")
+            self._launch(dom, paused=True)
             self.log(f"create {dom.name} id {dom.domid}")
             return dom
 
@@ -329,7 +338,6 @@ class Host:
                         setattr(dom, k, getattr(new, k))
                     self._names[dom.name] = dom
             self._persist(dom)
-            self.events.record("define", dom, new=new is dom)
             return dom
 
     def op_restore(self, file: str) -> SimDomain:
@@ -350,7 +358,7 @@ class Host:
             else:
                 dom.name = new.name
             self._add(dom)
-            self._launch(dom, paused=False, cause="restore")
+            self._launch(dom, paused=False)
             self.log(f"restore {dom.name} id {dom.domid}")
             return dom
 
@@ -361,7 +369,7 @@ class Host:
                 raise XendOpError("Domain is already running")
             if not dom.managed or self._by_uuid.get(dom.uuid) is not dom:
                 raise XendOpError("Domain is not managed")
-            self._launch(dom, paused=paused, cause="start")
+            self._launch(dom, paused=paused)
 
     def op_delete(self, dom: SimDomain) -> None:
         with self.lock:
@@ -371,7 +379,7 @@ class Host:
                 raise XendOpError("Domain is not managed")
             self.store.delete(dom.uuid)
             self._by_uuid.pop(dom.uuid, None)
-            self.events.record("undefine", dom)
+            self._note(dom)
 
     # -- running domain ops -------------------------------------------------------------------
     def op_pause(self, dom: SimDomain) -> None:
@@ -382,16 +390,13 @@ class Host:
             dom.fold_cpu()
             dom.paused = True
             self._publish(dom)
-            self.events.record("pause", dom)
 
     def op_unpause(self, dom: SimDomain) -> None:
         with self.lock:
             self._running(dom)
             dom.fold_cpu()
-            was, dom.paused = dom.paused, False
+            dom.paused = False
             self._publish(dom)
-            if was:
-                self.events.record("unpause", dom)
 
     def op_destroy(self, dom: SimDomain) -> None:
         with self.lock:
@@ -422,7 +427,6 @@ class Host:
             dom.fold_cpu()
             dom.shutdown_code = code
             self._publish(dom)
-            self.events.record("shutdown", dom, code=code)
             self.tree.fire_special("@releaseDomain")  # xenstored notices the shutdown
             action = {0: dom.on_poweroff, 1: dom.on_reboot, 3: dom.on_crash}.get(code, "preserve")
             self.log(f"guest {dom.name} id {dom.domid} shut down code {code}: {action}")
@@ -438,7 +442,7 @@ class Host:
         self._teardown(dom)
         self._add(dom)
         try:
-            self._launch(dom, cause="restart")
+            self._launch(dom)
         except XendOpError as e:  # xend logs a failed restart; the domain stays down
             self.log(f"restart of {dom.name} failed: {e.message}")
 
@@ -456,16 +460,14 @@ class Host:
             self.tree.write(f"/local/domain/{old_id}/vm", f"/vm/{keep.uuid}".encode())
         keep.domid, keep.shutdown_code, keep.cpu_ns, keep.cpu_stamp = old_id, dom.shutdown_code, dom.cpu_ns, dom.cpu_stamp
         keep.start_time = dom.start_time
-        self.events.record("stop", dom, code=dom.shutdown_code)
         self._add(keep)
         self._by_domid[old_id] = keep
         self._publish(keep)
-        self.events.record("start", keep, cause="rename-restart", paused=False)
         dom.domid = None
         if not dom.managed:
             self._add(dom)
         try:
-            self._launch(dom, cause="restart")
+            self._launch(dom)
         except XendOpError as e:
             self.log(f"restart of {dom.name} failed: {e.message}")
 
@@ -476,11 +478,8 @@ class Host:
             if dom.is_dom0:
                 raise XendOpError("Cannot rename privileged domain 0")
             self._check_name_free(name, dom.uuid)
-            old = dom.name
             self._set_name(dom, name)
             self._persist(dom)
-            if old != name:
-                self.events.record("rename", dom, old=old)
 
     def _set_name(self, dom: SimDomain, name: str) -> None:
         dom.name = name
@@ -489,6 +488,7 @@ class Host:
             with self.tree.batch():
                 self.tree.write(f"/local/domain/{dom.domid}/name", name.encode())
                 self.tree.write(f"/vm/{dom.uuid}/name", name.encode())
+        self._note(dom)
 
     def op_mem_target_set(self, dom: SimDomain, target: int) -> None:
         with self.lock:
