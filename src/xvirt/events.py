@@ -150,6 +150,8 @@ class Tracker:
         self._last_stop: OrderedDict[str, int] = OrderedDict()  # uuid -> STOPPED detail (or -2 reboot)
         self._defined: OrderedDict[str, str] = OrderedDict()     # uuids known to be defined -> name
         self._max = max_memory
+        self._dead: dict[int, str] = {}           # dying records already reported as stopped
+        self._names: dict[str, str] = {}          # uuid -> last name seen (for a domain seen only dying)
         self.primed = False
 
     # -- helpers
@@ -182,10 +184,12 @@ class Tracker:
             code = (flags >> dt.SHUTDOWN_SHIFT) & 0xFF
             detail = {dt.SHUTDOWN_SUSPEND: STOPPED_SAVED, dt.SHUTDOWN_CRASH: STOPPED_CRASHED}.get(code, STOPPED_SHUTDOWN)
             self._remember_stop(seen.uuid, -2 if code == dt.SHUTDOWN_REBOOT else detail)
-        else:
-            detail = STOPPED_DESTROYED
+        else:  # a save whose dying record we missed still went away under xend's migrating-* name
+            detail = STOPPED_SAVED if seen.saving or seen.name.startswith(_SAVING_PREFIX) else STOPPED_DESTROYED
             self._remember_stop(seen.uuid, detail)
         out.append((ID_LIFECYCLE, STOPPED, detail, seen.uuid, _base_name(seen.name), -1))
+        self._names[seen.uuid] = _base_name(seen.name)
+        self._dead[seen.domid] = seen.uuid
         self._forget(seen)
 
     def _start(self, info: dt.DomainInfo, name: str, out: list, *, restored: bool = False) -> None:
@@ -211,9 +215,15 @@ class Tracker:
                     self.known[info.domid] = _Seen(info.uuid, names.get(info.domid) or "", info.domid,
                                                    info.flags, told_shutdown=bool(info.flags & dt.SHUTDOWN))
                     self.by_uuid[info.uuid] = info.domid
+                else:
+                    self._dead[info.domid] = info.uuid   # died before we came: not news either
             self.primed = True
             return out
         current = {i.domid: i for i in infos}
+        for domid in [d for d in self._dead if d not in current]:  # freed by the hypervisor
+            del self._dead[domid]
+        if len(self._names) > self._max:
+            self._names.clear()
         for domid in [d for d in self.known if d not in current]:  # vanished between two reads
             seen = self.known[domid]
             self._stop(seen, seen.flags, out)
@@ -225,7 +235,13 @@ class Tracker:
             dying = bool(info.flags & dt.DYING)
             if seen is None:
                 if dying:
-                    continue  # died before we saw it alive (or already reported)
+                    if self._dead.get(info.domid) != info.uuid:
+                        # it started and died between two reads: both happened, say both
+                        name = self._names.get(info.uuid, "")
+                        self._start(info, name, out)
+                        self._stop(self.known[info.domid], info.flags, out)
+                    continue
+                self._dead.pop(info.domid, None)
                 self._start(info, names.get(info.domid) or "", out)
                 continue
             name = names.get(info.domid)
