@@ -280,8 +280,8 @@ class _Dispatcher:
     def __init__(self, conn) -> None:
         self.conn = conn
         self.source = _ev.source_for(conn._o)
-        self.callbacks: dict[int, tuple] = {}   # id -> (eventID, dom uuid | None, cb, opaque)
-        self.legacy: list[tuple] = []           # (cb, opaque)
+        # id -> (eventID, dom uuid | None, cb, opaque, legacy); dispatched in registration order
+        self.callbacks: dict[int, tuple] = {}
         self.close_cb: tuple | None = None
         self.pending: deque = deque()
         self._r, self._w = os.pipe()
@@ -322,7 +322,7 @@ class _Dispatcher:
             self._closed(item[1])
             return
         dom = None
-        for _cid, (eid, want, cb, opaque) in list(self.callbacks.items()):
+        for _cid, (eid, want, cb, opaque, _legacy) in list(self.callbacks.items()):
             if eid != item.id or (want is not None and want != item.uuid):
                 continue
             dom = dom or _event_domain(conn, item)
@@ -334,14 +334,6 @@ class _Dispatcher:
             except Exception:  # noqa: BLE001 - libvirt-python prints callback errors and goes on
                 import traceback
                 traceback.print_exc()
-        if item.id == _ev.ID_LIFECYCLE:
-            for cb, opaque in list(self.legacy):
-                dom = dom or _event_domain(conn, item)
-                try:
-                    cb(conn, dom, item.event, item.detail, opaque)
-                except Exception:  # noqa: BLE001
-                    import traceback
-                    traceback.print_exc()
 
     def _closed(self, reason: int) -> None:
         if self.closed_reason is not None:
@@ -374,7 +366,7 @@ class _Dispatcher:
         self.keepalive_timer = virEventAddTimeout(interval * 1000, tick, None)
 
     def idle(self) -> bool:
-        return not self.callbacks and not self.legacy and self.close_cb is None
+        return not self.callbacks and self.close_cb is None
 
     def shutdown(self) -> None:
         self.source.unsubscribe(self._push)
@@ -418,15 +410,15 @@ def domainEventRegister(self, cb, opaque) -> int:
     """Legacy lifecycle callback ``cb(conn, dom, event, detail, opaque)``."""
     if not callable(cb):
         raise InvalidArgError("domainEventRegister: callback must be callable")
-    _dispatcher(self, "virConnectDomainEventRegister").legacy.append((cb, opaque))
+    _dispatcher(self, "virConnectDomainEventRegister").callbacks[next(_ids)] = (_ev.ID_LIFECYCLE, None, cb, opaque, True)
     return 0
 
 
 def domainEventDeregister(self, cb) -> int:
     d = _dispatcher(self, "virConnectDomainEventDeregister")
-    for i, (f, _o) in enumerate(d.legacy):
-        if f == cb:
-            del d.legacy[i]
+    for cid, entry in list(d.callbacks.items()):
+        if entry[4] and entry[2] == cb:
+            del d.callbacks[cid]
             return 0
     raise InvalidArgError("virConnectDomainEventDeregister: callback not registered")
 
@@ -441,14 +433,16 @@ def domainEventRegisterAny(self, dom, eventID: int, cb, opaque) -> int:
         raise InvalidArgError("virConnectDomainEventRegisterAny: callback must be callable")
     d = _dispatcher(self, "virConnectDomainEventRegisterAny")
     cid = next(_ids)
-    d.callbacks[cid] = (eid, dom.UUIDString() if dom is not None else None, cb, opaque)
+    d.callbacks[cid] = (eid, dom.UUIDString() if dom is not None else None, cb, opaque, False)
     return cid
 
 
 def domainEventDeregisterAny(self, callbackID: int) -> int:
     d = _dispatcher(self, "virConnectDomainEventDeregisterAny")
-    if d.callbacks.pop(int(callbackID), None) is None:
+    entry = d.callbacks.get(int(callbackID))
+    if entry is None or entry[4]:
         raise InvalidArgError(f"virConnectDomainEventDeregisterAny: callback {callbackID} not registered")
+    del d.callbacks[int(callbackID)]
     return 0
 
 

@@ -11,8 +11,12 @@ import xvirt.libvirt as libvirt
 MODULE = {
     "open": "yes", "openReadOnly": "yes", "openAuth": "yes", "getVersion": "yes",
     "registerErrorHandler": "yes", "virGetLastError": "yes", "virResetLastError": "yes",
-    "virEventRegisterDefaultImpl": "yes",       # a no-op returning 0
-    "virEventRunDefaultImpl": "no", "virEventAddHandle": "no", "virEventAddTimeout": "no",
+    # the event loop (issue 14)
+    "virEventRegisterDefaultImpl": "yes", "virEventRunDefaultImpl": "yes", "virEventRegisterImpl": "yes",
+    "virEventAddHandle": "yes", "virEventUpdateHandle": "yes", "virEventRemoveHandle": "yes",
+    "virEventAddTimeout": "yes", "virEventUpdateTimeout": "yes", "virEventRemoveTimeout": "yes",
+    "virEventInvokeFreeCallback": "yes", "virEventInvokeHandleCallback": "yes",
+    "virEventInvokeTimeoutCallback": "yes",
     "openAuthWithFlags": "no", "virInitialize": "no",
 }
 
@@ -29,11 +33,17 @@ VIRCONNECT = {
     # domain creation and XML
     "defineXML": "yes", "createXML": "yes", "restore": "yes", "domainXMLFromNative": "yes",
     "domainXMLToNative": "yes",
-    # not implemented: events, capabilities, other object kinds
-    "domainEventRegisterAny": "no", "domainEventDeregisterAny": "no", "domainEventRegister": "no",
+    # events (issue 14): lifecycle and reboot fire; the other ids and object kinds register, never fire
+    "domainEventRegisterAny": "yes", "domainEventDeregisterAny": "yes", "domainEventRegister": "yes",
+    "domainEventDeregister": "yes", "registerCloseCallback": "yes", "unregisterCloseCallback": "yes",
+    "setKeepAlive": "yes", "networkEventRegisterAny": "yes", "networkEventDeregisterAny": "yes",
+    "storagePoolEventRegisterAny": "yes", "storagePoolEventDeregisterAny": "yes",
+    "nodeDeviceEventRegisterAny": "yes", "nodeDeviceEventDeregisterAny": "yes",
+    "secretEventRegisterAny": "yes", "secretEventDeregisterAny": "yes",
+    # not implemented: capabilities, other object kinds
     "getCapabilities": "no", "getSysinfo": "no", "getFreeMemory": "no", "getMaxVcpus": "no",
     "isEncrypted": "no", "isSecure": "no", "listAllNetworks": "no", "listAllStoragePools": "no",
-    "restoreFlags": "no", "setKeepAlive": "no", "registerCloseCallback": "no",
+    "restoreFlags": "no",
 }
 
 VIRDOMAIN = {

@@ -81,7 +81,9 @@ def test_open_failure_is_reported(simhost):
     assert seen == [ei.value.err]
 
 
-def test_events_are_not_pretended(conn):
-    """The facade delivers no events: registering the default loop is a no-op, callbacks do not exist."""
+def test_event_registration_failures_are_libvirt_errors(conn):
+    """Events are delivered (tests/facade/test_facade_events.py); bad registrations are errors."""
     assert libvirt.virEventRegisterDefaultImpl() == 0
-    assert not hasattr(conn, "domainEventRegisterAny")
+    with pytest.raises(libvirt.libvirtError) as ei:
+        conn.domainEventRegisterAny(None, -1, lambda *a: None, None)
+    assert ei.value.get_error_code() == libvirt.VIR_ERR_INVALID_ARG
