@@ -345,7 +345,8 @@ class EventSource:
     of this process's own operations (see the module docstring).
     """
 
-    def __init__(self, target, *, poll_interval: float = 0.05, registry=None, timeout: float = 5.0) -> None:
+    def __init__(self, target, *, poll_interval: float = 0.05, registry=None, timeout: float = 5.0,
+                 hv=None) -> None:
         self.target = target
         self.key = _host_key(target)
         self.poll_interval = poll_interval
@@ -364,20 +365,28 @@ class EventSource:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._xs = self._hv = None
-        self.channels = bool(target.xenstore and target.domtable)
+        self._own_hv = False
+        self._fingerprint = None
+        # the hypervisor channel: our own reader of the shared table (its reads are not the
+        # connection's), else the driver's reader (libxenctrl on a real dom0), shared
+        self.channels = bool(target.xenstore and (target.domtable or hv is not None))
         if self.channels:
-            from .transport.hypervisor import DomainTableReader
             from .transport.xenstore import XenstoreClient
-            self._hv = DomainTableReader(target.domtable)
+            if target.domtable:
+                from .transport.hypervisor import DomainTableReader
+                self._hv, self._own_hv = DomainTableReader(target.domtable), True
+            else:
+                self._hv = hv
             self._xs = XenstoreClient(target.xenstore, timeout=timeout)
             try:
                 for path, token in WATCHES:
                     self._xs.watch(path, token)
-                self._gen = self._hv.generation()
+                self._gen = self._generation()
                 self._observe(self._hv.snapshot(), set())  # the baseline
             except LibvirtError:
                 self._xs.close()
-                self._hv.close()
+                if self._own_hv:
+                    self._hv.close()
                 raise
         else:
             self.tracker.primed = True
@@ -477,11 +486,15 @@ class EventSource:
                 names = {d: (v.decode("utf-8", "replace") if v is not None else None) for d, v in zip(want, values)}
             self.table_reads += 1
             if attempt < 3 and any(v is None for v in names.values()):
-                self._gen = self._hv.generation()
+                self._gen = self._generation()
                 infos = self._hv.snapshot()
                 continue
             break
         self._emit(self.tracker.observe(infos, names))
+
+    def _generation(self):
+        gen = getattr(self._hv, "generation", None)
+        return gen() if gen is not None else None
 
     def _drain_notes(self) -> None:
         while self._notes:
@@ -511,8 +524,14 @@ class EventSource:
                             touched.add(int(parts[3]))
                         except ValueError:
                             pass
-                gen = self._hv.generation()
-                if evs or gen != self._gen:
+                gen = self._generation()
+                if gen is None:   # no change counter (libxenctrl): compare what the records say
+                    infos = self._hv.snapshot()
+                    fp = [(i.domid, i.flags, i.handle) for i in infos]
+                    if evs or fp != self._fingerprint:
+                        self._fingerprint = fp
+                        self._observe(infos, touched)
+                elif evs or gen != self._gen:
                     self._gen = gen
                     self._observe(self._hv.snapshot(), touched)
         except NoConnectError:
@@ -545,7 +564,7 @@ class EventSource:
                 fn(reason)
             except Exception:  # noqa: BLE001
                 pass
-        for ch in (self._xs, self._hv):
+        for ch in (self._xs, self._hv if self._own_hv else None):
             if ch is not None:
                 try:
                     ch.close()
@@ -608,7 +627,7 @@ def source_for(conn) -> EventSource:
         src = getattr(conn, "_event_source", None)
         if src is not None and not src.closed:
             return src
-    src = EventSource(conn.target, registry=conn._driver.registry)
+    src = EventSource(conn.target, registry=conn._driver.registry, hv=getattr(conn._driver, "hv", None))
     conn._event_source = src
     return src
 

@@ -300,3 +300,36 @@ def test_virsh_line_format():
     assert e.virsh_line(timestamp=True) == "1970-01-01 00:00:00.250+0000: event 'lifecycle' for domain 'web-01': Stopped Saved"
     r = ev.DomainEvent(ev.ID_REBOOT, -1, 0, "u", "web-01", 7)
     assert r.virsh_line() == "event 'reboot' for domain 'web-01'"
+
+
+class _NoCounter:
+    """A hypervisor reader without a change counter, as libxenctrl's (real dom0) is."""
+
+    def __init__(self, path: str) -> None:
+        from xvirt.transport.hypervisor import DomainTableReader
+        self._r = DomainTableReader(path)
+
+    def snapshot(self):
+        return self._r.snapshot()
+
+    def close(self) -> None:
+        self._r.close()
+
+
+@pytest.mark.simhost(domains=3)
+def test_a_reader_without_change_counter_is_compared_by_records(simhost):
+    import dataclasses
+    _settings(simhost)
+    with xvirt.open(simhost.uri) as conn:
+        hv = _NoCounter(conn.target.domtable)
+        src = ev.EventSource(dataclasses.replace(conn.target, domtable=None), hv=hv)
+        try:
+            stream = ev.EventStream(src, timeout=30)
+            dom = [d for d in conn.list_all_domains() if d.id > 0][0]
+            simhost.control.op("pause", dom.uuid)      # another program: only the records show it
+            assert take(stream, 1) == [(ev.SUSPENDED, ev.SUSPENDED_PAUSED, dom.name, dom.id)]
+            simhost.control.op("destroy", dom.uuid)
+            assert take(stream, 1) == [(ev.STOPPED, ev.STOPPED_DESTROYED, dom.name, -1)]
+        finally:
+            src.close()
+            hv.close()
