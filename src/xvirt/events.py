@@ -45,7 +45,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import LibvirtError, NoConnectError
 from .protocol import domtable as dt
@@ -330,12 +330,6 @@ WATCHES = (("@introduceDomain", "xvirt-ev-intro"), ("@releaseDomain", "xvirt-ev-
            ("/local/domain", "xvirt-ev-dom"))
 
 
-@dataclass
-class _Subscriber:
-    callback: object
-    queue: deque = field(default_factory=deque)
-
-
 class EventSource:
     """Produces a connection's domain events on a background thread.
 
@@ -387,10 +381,11 @@ class EventSource:
                 self._xs.close()
                 if self._own_hv:
                     self._hv.close()
+                os.close(self._wake_r)
+                os.close(self._wake_w)
                 raise
         else:
             self.tracker.primed = True
-        self._ready = threading.Event()
         with _sources_lock:
             _sources.add(self)
         self._thread = threading.Thread(target=self._run, name="xvirt-events", daemon=True)
