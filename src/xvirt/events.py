@@ -727,3 +727,16 @@ class EventStream:
             self.source.unsubscribe(self._push)
             raise StopAsyncIteration
         return item
+
+
+def notify(driver, op: str, uuid: str | None, name: str | None = None) -> None:
+    """The toolstack-neutral form of :func:`after_op` for drivers whose operations are methods
+    (``op``: pause, unpause, define, undefine, rename); free when nothing listens."""
+    if uuid is not None and _listening(driver.target):
+        note_op(driver.target, op, uuid, name)
+
+
+def listening(driver) -> bool:
+    """Whether an event source of this process watches ``driver``'s host (then a driver may pay
+    for what an event needs, e.g. the name of a domain it is about to undefine)."""
+    return _listening(driver.target)

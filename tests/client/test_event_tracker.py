@@ -73,3 +73,24 @@ def test_a_domain_that_appears_paused_is_being_created():
     assert kinds(t.observe([rec(3, U1, dt.PAUSED)], {3: "new"})) == [(ev.STARTED, ev.STARTED_BOOTED, 3)]
     assert t.observe([rec(3, U1, dt.RUNNING)], {}) == []
     assert kinds(t.observe([rec(3, U1, dt.PAUSED)], {})) == [(ev.SUSPENDED, ev.SUSPENDED_PAUSED, 3)]
+
+
+def test_notify_reaches_only_sources_of_the_same_host():
+    import types
+    from xvirt.uri import Target
+
+    mine = types.SimpleNamespace(target=Target("xen+unix:///a", "/tmp/a-xend"))
+    other = types.SimpleNamespace(target=Target("xen+unix:///b", "/tmp/b-xend"))
+    src = ev.EventSource(mine.target)          # XenD-only: this process's operations only
+    try:
+        assert ev.listening(mine) and not ev.listening(other)
+        stream = ev.EventStream(src, timeout=30)
+        ev.notify(other, "define", U2, "elsewhere")
+        ev.notify(mine, "define", U1, "here")
+        ev.notify(mine, "undefine", U1)
+        got = [next(stream), next(stream)]
+        assert [(e.event, e.detail, e.name, e.uuid) for e in got] == [
+            (ev.DEFINED, ev.DEFINED_ADDED, "here", U1), (ev.UNDEFINED, ev.UNDEFINED_REMOVED, "here", U1)]
+    finally:
+        src.close()
+    assert not ev.listening(mine)

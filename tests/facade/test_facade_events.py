@@ -138,3 +138,26 @@ def test_default_loop_handles_and_timeouts():
     finally:
         os.close(r)
         os.close(w)
+
+
+@pytest.mark.simhost(domains=2)
+def test_keepalive_closes_the_connection_when_probes_fail(simhost):
+    libvirt.virEventRegisterDefaultImpl()
+    conn = libvirt.openReadOnly(simhost.uri)
+    closed = threading.Event()
+    reasons = []
+    stop = threading.Event()
+    loop = threading.Thread(target=lambda: [libvirt.virEventRunDefaultImpl() for _ in iter(stop.is_set, True)])
+    loop.start()
+    try:
+        conn.registerCloseCallback(lambda c, reason, opaque: (reasons.append((c, reason, opaque)), closed.set()), "x")
+        conn.setKeepAlive(1, 0)
+        conn._o.is_alive = lambda: False       # the host stops answering the probe
+        assert closed.wait(30)
+        assert reasons == [(conn, libvirt.VIR_CONNECT_CLOSE_REASON_KEEPALIVE, "x")]
+    finally:
+        stop.set()
+        waker = libvirt.virEventAddTimeout(0, lambda *a: None, None)   # wake the loop so it sees stop
+        loop.join(30)
+        libvirt.virEventRemoveTimeout(waker)
+        conn.close()
