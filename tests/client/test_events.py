@@ -11,7 +11,7 @@ import xvirt
 from xvirt import events as ev
 
 # dying records live long enough that the source reads them (their shutdown reason gives the detail)
-FAST = {"dying_delay": 3.0, "guest_delay": 0.005, "save_delay": 0.001}
+FAST = {"dying_delay": 10.0, "guest_delay": 0.005, "save_delay": 0.001}
 
 
 def _settings(host, **kw):
