@@ -104,7 +104,8 @@ def run_live(sampler: Sampler, state: ViewState, *, delay: float, iterations: in
                     feed.drain()   # a domain changed: sample now, not at the end of the interval
                     ev = feed.last
                     if ev is not None:
-                        state.message = f"event: {ev.name} {ev.event_name} {ev.detail_name}"
+                        total = sum(feed.snapshot().values())
+                        state.message = f"event: {ev.name} {ev.event_name} {ev.detail_name} ({total} events)"
                     deadline = time.monotonic()
                     ready = [r for r in ready if r != feed.fd]
                 if ready:
