@@ -84,6 +84,8 @@ class Connection:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            from .events import close_source  # issue 14
+            close_source(self)
             self._driver.close()
 
     def is_alive(self) -> bool:
@@ -108,6 +110,12 @@ class Connection:
     def toolstack(self) -> str:
         """The host's toolstack: ``"xend"``, ``"libxl"`` (through ``xl``) or ``"none"``."""
         return self._driver.toolstack
+
+    def events(self, *, kinds=None, uuid: str | None = None, timeout: float | None = None):
+        """Domain events from now on, as an iterator and async iterator of ``xvirt.events.DomainEvent``
+        (see docs/events.md); ``timeout`` ends iteration after that many quiet seconds."""
+        from .events import EventStream, source_for  # issue 14
+        return EventStream(source_for(self), kinds=kinds, uuid=uuid, timeout=timeout)
 
     def request_counts(self) -> dict:
         return self._driver.request_counts()

@@ -26,12 +26,16 @@ from ._libvirt_surface import (module_stubs, virDomainCheckpoint, virDomainSnaps
                                virNetwork, virNetworkPort, virNodeDevice, virNWFilter, virNWFilterBinding,
                                virSecret, virStoragePool, virStorageVol, virStream)
 from .errors import LibvirtError as libvirtError
+from . import _libvirt_events as _events
+from ._libvirt_events import *  # noqa: F401,F403 - the event loop API (issue 14)
+from ._libvirt_events import virEventRegisterDefaultImpl  # noqa: F811 - replaces the no-op
+
+_events.install(virConnect)
 
 _implemented = ["open", "openReadOnly", "openAuth", "getVersion", "registerErrorHandler", "virGetLastError",
                 "virGetLastErrorCode", "virGetLastErrorDomain", "virGetLastErrorMessage", "virResetLastError",
-                "virInitialize", "virEventRegisterDefaultImpl"]
-# the rest of libvirt's module functions (the event loop, issue 14): NO_SUPPORT stand-ins for
-# whatever is not defined above
+                "virInitialize", *[n for n in _events.__all__ if n != "install"]]
+# the rest of libvirt's module functions: NO_SUPPORT stand-ins for whatever is not defined above
 _stubs = module_stubs(set(_implemented) | set(globals()))
 globals().update(_stubs)
 

@@ -180,3 +180,19 @@ def test_live_view_quits_cleanly_on_ctrl_c(simhost):
         assert b"Traceback" not in term.out, term.out[-2000:]
     finally:
         term.close()
+
+
+def test_live_view_refreshes_at_once_on_a_domain_event(simhost):
+    """With a one-minute interval the view still shows a destroyed domain's event and the row goes
+    at once: the event wakes the view instead of the interval."""
+    simhost.control.call("settings", set={"dying_delay": 5.0})
+    victim = simhost.control.truth()["running"][1]["name"]
+    term = Pty(simhost.uri, "-d", "60")
+    try:
+        assert term.read_until(b"NAME") and term.read_until(victim.encode())
+        simhost.control.op("destroy", victim)
+        assert term.read_until(f"event: {victim} Stopped Destroyed (1 events)".encode(), 30), term.out[-800:]
+        term.send(b"q")
+        assert term.wait() == 0
+    finally:
+        term.close()

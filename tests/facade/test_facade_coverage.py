@@ -13,8 +13,12 @@ from xvirt._libvirt_surface import is_unsupported
 MODULE = {
     "open": "yes", "openReadOnly": "yes", "openAuth": "yes", "getVersion": "yes",
     "registerErrorHandler": "yes", "virGetLastError": "yes", "virResetLastError": "yes",
-    "virEventRegisterDefaultImpl": "yes",       # a no-op returning 0
-    "virEventRunDefaultImpl": "no", "virEventAddHandle": "no", "virEventAddTimeout": "no",
+    # the event loop (issue 14)
+    "virEventRegisterDefaultImpl": "yes", "virEventRunDefaultImpl": "yes", "virEventRegisterImpl": "yes",
+    "virEventAddHandle": "yes", "virEventUpdateHandle": "yes", "virEventRemoveHandle": "yes",
+    "virEventAddTimeout": "yes", "virEventUpdateTimeout": "yes", "virEventRemoveTimeout": "yes",
+    "virEventInvokeFreeCallback": "yes", "virEventInvokeHandleCallback": "yes",
+    "virEventInvokeTimeoutCallback": "yes",
     "virInitialize": "yes", "virGetLastErrorCode": "yes", "virGetLastErrorMessage": "yes",
 }
 
@@ -31,12 +35,20 @@ VIRCONNECT = {
     # domain creation and XML
     "defineXML": "yes", "createXML": "yes", "restore": "yes", "domainXMLFromNative": "yes",
     "domainXMLToNative": "yes",
-    # host (issue 13 item 2), and not implemented: events, other object kinds
-    "domainEventRegisterAny": "no", "domainEventDeregisterAny": "no", "domainEventRegister": "no",
+    # host (issue 13 item 2)
     "getCapabilities": "yes", "getSysinfo": "yes", "getFreeMemory": "yes", "getMaxVcpus": "yes",
     "getCellsFreeMemory": "yes", "getMemoryStats": "yes", "getCPUStats": "yes", "getCPUMap": "yes",
-    "createLinux": "yes", "isEncrypted": "yes", "isSecure": "yes", "listAllNetworks": "no", "listAllStoragePools": "no",
-    "restoreFlags": "no", "setKeepAlive": "no", "registerCloseCallback": "no",
+    "createLinux": "yes", "isEncrypted": "yes", "isSecure": "yes",
+    # events (issue 14): lifecycle and reboot fire; the other ids and object kinds register, never fire
+    "domainEventRegisterAny": "yes", "domainEventDeregisterAny": "yes", "domainEventRegister": "yes",
+    "domainEventDeregister": "yes", "registerCloseCallback": "yes", "unregisterCloseCallback": "yes",
+    "setKeepAlive": "yes", "networkEventRegisterAny": "yes", "networkEventDeregisterAny": "yes",
+    "storagePoolEventRegisterAny": "yes", "storagePoolEventDeregisterAny": "yes",
+    "nodeDeviceEventRegisterAny": "yes", "nodeDeviceEventDeregisterAny": "yes",
+    "secretEventRegisterAny": "yes", "secretEventDeregisterAny": "yes",
+    # not implemented: other object kinds
+    "listAllNetworks": "no", "listAllStoragePools": "no",
+    "restoreFlags": "no",
 }
 
 VIRDOMAIN = {

@@ -112,7 +112,7 @@ class Exporter:
     """Owns the connection (reopened after a failure), the single flight and the scrape statistics."""
 
     def __init__(self, uri: str | None = None, *, timeout: float = 10.0, max_age: float = 60.0,
-                 connect=None) -> None:
+                 connect=None, events: bool = True) -> None:
         import xvirt.connection as connection
         self.uri = uri
         self._connect = connect or (lambda: connection.open(uri, readonly=True))
@@ -126,11 +126,34 @@ class Exporter:
         self.timeouts = 0
         self.scrapes = 0
         self._stats_lock = threading.Lock()
+        self.feed = None               # domain events (cli/event_feed.py), when events=True
+        self.events = events
+        self.event_counts: dict[str, int] = {}
+
+    def _watch(self, conn) -> None:
+        """Count the connection's domain events (they survive a reconnection)."""
+        if not self.events:
+            return
+        from .event_feed import EventFeed
+        old, self.feed = self.feed, None
+        if old is not None:
+            for k, n in old.snapshot().items():
+                self.event_counts[k] = self.event_counts.get(k, 0) + n
+            old.close()
+        self.feed = EventFeed(conn)
+
+    def events_total(self) -> dict[str, int]:
+        out = dict(self.event_counts)
+        if self.feed is not None:
+            for k, n in self.feed.snapshot().items():
+                out[k] = out.get(k, 0) + n
+        return out
 
     def _collect(self) -> Sample:
         with self._conn_lock:
             if self._conn is None:
                 self._conn = self._connect()
+                self._watch(self._conn)
             conn = self._conn
         self.collections += 1
         try:
@@ -157,8 +180,10 @@ class Exporter:
             with self._stats_lock:
                 self.timeouts += 1
             last = self.last_good
-            if last is not None and time.monotonic() - last.taken_at <= self.max_age:
-                return last, None
+            feed = self.feed
+            stale = feed is not None and feed.last_event_at >= (last.taken_at if last is not None else 0)
+            if last is not None and time.monotonic() - last.taken_at <= self.max_age and not stale:
+                return last, None   # an event since that sample would make it a lie: then none
             return None, str(e)
         except LibvirtError as e:
             with self._stats_lock:
@@ -167,6 +192,9 @@ class Exporter:
 
     def close(self) -> None:
         with self._conn_lock:
+            if self.feed is not None:
+                self.feed.close()
+                self.feed = None
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -231,6 +259,11 @@ class LibvirtCollector:
                                     value=max(0.0, time.monotonic() - sample.taken_at - sample.duration))
             yield GaugeMetricFamily("xvirt_exporter_collection_duration_seconds",
                                     "How long the bulk sample served took to collect.", value=sample.duration)
+        events = CounterMetricFamily("xvirt_events", "Domain events this exporter's connection received, "
+                                     "by type (lifecycle event names, and reboot).", labels=["type"])
+        for key, n in sorted(ex.events_total().items()):
+            events.add_metric([key], n)
+        yield events
         yield CounterMetricFamily("xvirt_exporter_collections", "Bulk samples taken (concurrent scrapes share one).",
                                   value=ex.collections)
         yield CounterMetricFamily("xvirt_exporter_scrapes", "Scrapes served.", value=ex.scrapes)

@@ -36,6 +36,7 @@ from ..transport.hypervisor import DomainTableReader
 from ..transport.xenstore import XenstoreClient
 from ..sim.paths import SimPaths
 from ..uri import Target
+from .. import events as _events
 from ..registry import Registry
 from .configdir import DEFAULT_CONFIG_DIR
 from .records import Facts, facts_from_info
@@ -340,6 +341,22 @@ class XenDriver:
             out += self.ts.defined_facts()
         return out
 
+    def open_event_channels(self, timeout: float):
+        """For an event source (``xvirt.events``): ``(xenstore, hypervisor, own)`` — a watching
+        xenstore connection of its own and a hypervisor reader (its own on a shared table, then
+        ``own`` is True and the caller closes it; else this driver's, shared) — or None where
+        the host has no such channels (XenD-only URIs)."""
+        t = self.target
+        if not (t.xenstore and (t.domtable or self.hv is not None)):
+            return None
+        hv, own = (DomainTableReader(t.domtable), True) if t.domtable else (self.hv, False)
+        try:
+            return XenstoreClient(t.xenstore, timeout=timeout), hv, own
+        except BaseException:
+            if own:
+                hv.close()
+            raise
+
     # -- host -----------------------------------------------------------------------------------
     def host_static(self) -> dict[str, str]:
         """The toolstack's host facts, kept for this boot of the host: hostname, Xen version and
@@ -433,11 +450,21 @@ class XenDriver:
     def xml_desc(self, uuid: str) -> str:
         return self.ts.xml_desc(uuid)
 
+    # Operations that change nothing the hypervisor or xenstore push (pause, definitions, an
+    # inactive rename) are told to this process's event sources (issue 14; free when none listens).
     def define_xml(self, xml: str) -> str:
-        return self.ts.define_xml(xml)
+        uuid = self.ts.define_xml(xml)
+        if _events.listening(self):
+            facts = self.ts.facts_by_uuid(uuid)
+            _events.notify(self, "define", uuid, facts.name if facts is not None else None)
+        return uuid
 
     def create_xml(self, xml: str) -> str:
-        return self.ts.create_xml(xml)
+        uuid = self.ts.create_xml(xml)
+        # XenD creates paused and the creator unpauses at once, faster than a table poll may see:
+        # tell the event sources it runs (a no-op where the domain never looked paused)
+        _events.notify(self, "unpause", uuid)
+        return uuid
 
     def restore(self, path: str) -> None:
         self.ts.restore(path)
@@ -448,7 +475,12 @@ class XenDriver:
         self.ts.start(uuid)
 
     def undefine(self, uuid: str) -> None:
+        name = None
+        if _events.listening(self):  # the name an UNDEFINED event carries, read while it exists
+            facts = self.ts.facts_by_uuid(uuid)
+            name = facts.name if facts is not None else None
         self.ts.undefine(uuid)
+        _events.notify(self, "undefine", uuid, name)
 
     def shutdown(self, uuid: str) -> None:
         self.ts.shutdown(uuid)
@@ -461,9 +493,11 @@ class XenDriver:
 
     def suspend(self, uuid: str) -> None:
         self.ts.pause(uuid)
+        _events.notify(self, "pause", uuid)
 
     def resume(self, uuid: str) -> None:
         self.ts.unpause(uuid)
+        _events.notify(self, "unpause", uuid)
 
     def save(self, uuid: str, path: str) -> None:
         self.ts.save(uuid, str(path))
@@ -481,6 +515,7 @@ class XenDriver:
 
     def rename(self, uuid: str, name: str) -> None:
         self.ts.rename(uuid, name)
+        _events.notify(self, "rename", uuid, name)
 
     def autostart(self, uuid: str) -> bool:
         return self.ts.autostart(uuid)

@@ -654,11 +654,11 @@ class Host:
                 raise XendOpError(str(e)) from None
             name, domid = dom.name, dom.domid
             dom.saving = True
+            if self.layout == "xend":  # xend renames first (XendCheckpoint.save); libxl does not
+                self._set_name(dom, f"migrating-{name}")
             dom.fold_cpu()
             dom.paused = True
             self._publish(dom)
-            if self.layout == "xend":  # xend renamed a domain while saving it; libxl does not
-                self._set_name(dom, f"migrating-{name}")
         time.sleep(self.settings.save_delay)
         with self.lock:
             if dom.domid != domid:
@@ -677,6 +677,9 @@ class Host:
                 self._set_name(dom, name)
                 self._publish(dom)
                 raise XendOpError(f"Save failed: {getattr(e, 'strerror', None) or e}") from None
+            # the guest suspended itself (SHUTDOWN_suspend, xen/include/public/sched.h) and the
+            # hypervisor shows it shut down with that reason until xend destroys it
+            dom.shutdown_code = 2
             self._teardown(dom)
             self.log(f"saved {name} from id {domid}")
 
