@@ -5,7 +5,7 @@
 VENV := .venv
 unexport PYTHONPATH PYTHONHOME VIRTUAL_ENV
 
-.PHONY: demo test bench deps
+.PHONY: demo test bench deps realxen bench-realxen
 
 demo:
 	@scripts/ensure-deps cli
@@ -18,6 +18,14 @@ test:
 bench:
 	@scripts/ensure-deps bench
 	$(VENV)/bin/python -m bench
+
+# real Xen 4.17 in QEMU (root): the in-dom0 suite, and the benchmark against xl and libvirt's libxl driver
+realxen:
+	@scripts/ensure-deps test
+	XVIRT_REALXEN=1 $(PYTHON) -m pytest -q tests/realxen
+
+bench-realxen:
+	$(PYTHON) -m bench realxen
 
 deps:
 	@scripts/ensure-deps test

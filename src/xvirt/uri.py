@@ -4,8 +4,10 @@ Grammar as libvirt's (``driver[+transport]://[host][:port]/[path][?params]``):
 
 * ``xen+sim:///NAME[?dir=STATE_DIR&autostart=0]`` a simulated host (only ``default`` at its
   default place starts on demand);
-* ``xen:///`` / ``xen:///system`` a real Xen host at the standard paths (XenD unix socket,
-  xenstored socket; ``xen://localhost:8000/``-style TCP when a host is given); its toolstack
+* ``xen:///`` / ``xen:///system`` a real Xen host: the hypervisor through libxenctrl, xenstore at
+  the first of ``$XENSTORED_PATH``, ``/run/xenstored/socket``, ``/var/run/xenstored/socket``,
+  ``/dev/xen/xenbus`` that exists (probed when the URI is parsed), the XenD unix socket
+  (``xen://localhost:8000/``-style TCP, XenD only, when a host is given); its toolstack
   (XenD, or libxl through ``xl``) is found at connect time (``driver.xen.detect_toolstack``);
 * ``xen+unix:///path/to/xend-socket`` and ``xen+http://host:port/`` XenD only.
 
@@ -25,10 +27,16 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from .errors import InvalidArgError, NoConnectError
 from .sim.paths import DEFAULT_NAME, SimPaths, check_name, state_dir
 
-__all__ = ["Target", "parse_uri", "default_uri", "XEND_SOCKET", "XENSTORED_SOCKET"]
+__all__ = ["Target", "parse_uri", "default_uri", "probe_xenstore", "XEND_SOCKET", "XENSTORED_SOCKET",
+           "XENSTORE_PATHS", "PRIVCMD"]
 
 XEND_SOCKET = "/var/lib/xend/xend-socket"
 XENSTORED_SOCKET = "/var/run/xenstored/socket"
+# where xenstore is reached on a dom0, in the order libxenstore tries them (tools/libs/store/xs.c:
+# $XENSTORED_PATH, the daemon's socket under /run (older hosts: /var/run), else the kernel's
+# xenbus device, which speaks the same wire protocol)
+XENSTORE_PATHS = ("/run/xenstored/socket", "/var/run/xenstored/socket", "/dev/xen/xenbus")
+PRIVCMD = "/dev/xen/privcmd"
 
 
 @dataclass(frozen=True)
@@ -49,17 +57,27 @@ class Target:
     toolstack: str | None = "xend"
     xl_command: tuple[str, ...] | None = None
     config_dir: str | None = None
+    hypervisor: str | None = None   # "xenctrl": the running hypervisor through libxenctrl
 
     @property
     def xend_only(self) -> bool:
-        return self.xenstore is None and self.domtable is None
+        return self.xenstore is None and self.domtable is None and self.hypervisor is None
+
+
+def probe_xenstore() -> str | None:
+    """The first xenstore endpoint of this host that exists, or None."""
+    env = os.environ.get("XENSTORED_PATH")
+    for path in ((env,) if env else ()) + XENSTORE_PATHS:
+        if os.path.exists(path):
+            return path
+    return None
 
 
 def default_uri() -> str:
     env = os.environ.get("XVIRT_DEFAULT_URI")
     if env:
         return env
-    if os.path.exists(XEND_SOCKET):
+    if os.path.exists(XEND_SOCKET) or os.path.exists(PRIVCMD):
         return "xen:///"
     return "xen+sim:///default"
 
@@ -145,8 +163,8 @@ def parse_uri(uri: str | None) -> Target:
         params = _params(uri, parts.query, ("socket", "max_staleness"))
         if path not in ("", "/", "/system"):
             raise InvalidArgError(f"invalid connection URI {uri!r}: unexpected path {path!r}")
-        return Target(uri, _path_param(params, "socket") or XEND_SOCKET, XENSTORED_SOCKET, None,
-                      max_staleness=_staleness(params), toolstack=None)
+        return Target(uri, _path_param(params, "socket") or XEND_SOCKET, probe_xenstore(), None,
+                      max_staleness=_staleness(params), toolstack=None, hypervisor="xenctrl")
     if scheme == "xen+unix":
         params = _params(uri, parts.query, ("max_staleness",))
         if not path or path == "/":

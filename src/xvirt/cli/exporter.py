@@ -289,9 +289,29 @@ def parse_listen(spec: str) -> tuple[str, int]:
 
 
 def serve(exporter: Exporter, host: str, port: int):
-    """Start the HTTP server (its own threads) on a registry holding only our collector."""
-    from prometheus_client import CollectorRegistry, start_http_server
+    """Start the HTTP server (its own threads) on a registry holding only our collector.
+
+    prometheus_client's WSGI app on the standard library's server: ``start_http_server`` returns
+    the server only since prometheus_client 0.17 (Debian 12 ships 0.16).
+    """
+    import socket
+    import threading
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    from prometheus_client import CollectorRegistry, make_wsgi_app
+
+    class Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
     registry = CollectorRegistry(auto_describe=False)
     registry.register(LibvirtCollector(exporter))
-    server, thread = start_http_server(port, addr=host, registry=registry)
+    server = make_server(host, port, make_wsgi_app(registry), Server, handler_class=Quiet)
+    thread = threading.Thread(target=server.serve_forever, name="xvirt-exporter-http", daemon=True)
+    thread.start()
     return server, thread

@@ -148,6 +148,13 @@ class NoToolstack(Toolstack):
     hypervisor and xenstore; everything else is a clear NoSupportError."""
 
     name = "none"
+    why: str | None = None   # why the hypervisor channel is missing too, when it is
+
+    def _unsupported(self, what: str):
+        if self.why:
+            raise NoSupportError(f"{what}: this host has no Xen toolstack (neither XenD nor xl was found); "
+                                 f"{self.why}")
+        return super()._unsupported(what)
 
     def facts_by_uuid(self, uuid: str, *, running: bool | None = None) -> Facts | None:
         return None

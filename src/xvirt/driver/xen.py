@@ -13,9 +13,12 @@ A destroyed domain stays in the table as ``dying`` until the hypervisor frees it
 toolstack has already forgotten it; the driver treats dying records as gone everywhere (lists,
 lookups, a handle's id), so the channels never disagree about whether a domain runs.
 
-Without a domain table (XenD-only URIs, or ``xen:///`` where no hypercall channel exists here)
-the driver asks the toolstack: XenD with one bulk ``?detail=1`` request for lists and stats (with
-``max_staleness`` it may answer from a snapshot no older than that), libxl with ``xl list -v``.
+On a real dom0 (``xen:///``) the hypervisor channel is libxenctrl (transport/xenctrl.py) with the
+same records. Without a hypervisor channel (XenD-only URIs, or ``xen:///`` where libxenctrl cannot
+be used: not dom0, not root, unknown Xen version; the reason is kept in ``hv_error`` and named in
+the errors of a host without a toolstack) the driver asks the toolstack: XenD with one bulk
+``?detail=1`` request for lists and stats (with ``max_staleness`` it may answer from a snapshot no
+older than that), libxl with ``xl list -v``.
 """
 
 from __future__ import annotations
@@ -54,6 +57,17 @@ def _no_domain(what: str) -> NoDomainError:
     return NoDomainError(f"Domain not found: {what}")
 
 
+def open_hypervisor(target: Target):
+    """The hypervisor channel of ``target`` and, when it could not be opened, why (a LibvirtError)."""
+    if target.hypervisor == "xenctrl":
+        from ..transport.xenctrl import XenctrlReader
+        try:
+            return XenctrlReader(), None
+        except LibvirtError as e:
+            return None, e
+    return (DomainTableReader(target.domtable) if target.domtable else None), None
+
+
 def _checked_node_info(info: tuple, error, source: str) -> tuple:
     """A host has at least one cpu and some memory, and no count is negative (issue 12)."""
     names = ("memory_kib", "cpus", "mhz", "nodes", "sockets", "cores", "threads")
@@ -69,9 +83,11 @@ class XenDriver:
                  toolstack: Toolstack | None = None) -> None:
         self.target = target
         self.max_staleness = max_staleness
-        self.hv: DomainTableReader | None = DomainTableReader(target.domtable) if target.domtable else None
+        self.hv, self.hv_error = open_hypervisor(target)
         self.xs: XenstoreClient | None = XenstoreClient(target.xenstore) if (target.xenstore and self.hv) else None
         self.ts: Toolstack = toolstack if toolstack is not None else make_toolstack(target, max_staleness)
+        if self.hv_error is not None and isinstance(self.ts, NoToolstack):
+            self.ts.why = self.hv_error.message   # a host with neither: say both
         self.ts.bind(self)
         self.registry = Registry()
         self._lock = threading.RLock()
