@@ -247,17 +247,27 @@ class LibxlToolstack(Toolstack):
             raise OperationInvalidError(f"{what}: Requested operation is not valid: domain is not running")
         return domid
 
-    def _check_name(self, name: str, uuid: str) -> None:
-        """No other domain (running or defined) may have ``name``."""
+    def _check_name(self, name: str, uuid: str, what: str) -> None:
+        """No other domain (running or defined) may have ``name``: DomainExistsError (code 28, as
+        XenD's "already in use" is) in libvirt's words (src/conf/virdomainobjlist.c: "domain '%s'
+        already exists with uuid %s" on define/create, "domain with name '%s' already exists" on
+        rename)."""
+        other = None
         for d in self._defs_all():
             if d.name == name and d.uuid != uuid:
-                raise DomainExistsError(f"domain '{name}' already exists with uuid {d.uuid}")
-        try:
-            other = self.driver.lookup_name(name)
-        except NoDomainError:
-            return
-        if other != uuid:
-            raise DomainExistsError(f"domain '{name}' already exists with uuid {other}")
+                other = d.uuid
+                break
+        else:
+            try:
+                found = self.driver.lookup_name(name)
+            except NoDomainError:
+                return
+            if found == uuid:
+                return
+            other = found
+        if what == "virDomainRename":
+            raise DomainExistsError(f"{what}: domain with name '{name}' already exists")
+        raise DomainExistsError(f"{what}: domain '{name}' already exists with uuid {other}")
 
     def _xl_create(self, what: str, xml: str) -> None:
         cfg = _to_xl_cfg(xml)
@@ -273,14 +283,14 @@ class LibxlToolstack(Toolstack):
         d = _parse(xml)
         text = _format(d)
         _to_xl_cfg(text)  # refuse now what xl could never be given
-        self._check_name(d.name, d.uuid)
+        self._check_name(d.name, d.uuid, "virDomainDefineXML")
         self.store.save(d.uuid, text)
         return d.uuid
 
     def create_xml(self, xml: str) -> str:
         d = _parse(xml)
         text = _format(d)
-        self._check_name(d.name, d.uuid)
+        self._check_name(d.name, d.uuid, "virDomainCreateXML")
         if self.driver.running_id(d.uuid) is not None:
             raise OperationInvalidError(f"virDomainCreateXML: domain with uuid {d.uuid} is already running")
         self._start(d.uuid, text, "virDomainCreateXML")
@@ -385,7 +395,7 @@ class LibxlToolstack(Toolstack):
         what = "virDomainRename"
         if not isinstance(name, str) or not name or "/" in name or "\n" in name or len(name) > 1024:
             raise InvalidArgError(f"{what}: invalid domain name {name!r}")
-        self._check_name(name, uuid)
+        self._check_name(name, uuid, what)
         d = self._own_def(uuid)
         running = self.driver.running_id(uuid) is not None
         if d is None and not running:
