@@ -259,18 +259,30 @@ def stop(name: str = DEFAULT_NAME, *, root: str | None = None, timeout: float = 
     if pid is None:
         return False
     os.kill(pid, signal.SIGTERM)
+    if _wait_gone(pid, timeout):
+        return True
+    if _pid_alive(pid):  # still our simulator (never a process that took its pid since)
+        os.kill(pid, signal.SIGKILL)
+    _wait_gone(pid, KILL_WAIT)  # return once it is gone, as after SIGTERM (SIGKILL cannot be refused)
+    return True
+
+
+KILL_WAIT = 30.0  # seconds a SIGKILLed simulator may take to be gone on a very busy machine
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """Wait until ``pid`` is no live simulator and not exiting (reaping it if it is our child)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         if not _pid_alive(pid) and not _exiting(pid):
             return True
+        if time.monotonic() >= deadline:
+            return False
         try:  # reap it if it is our child (tests start it from this process)
             os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             pass
         time.sleep(0.02)
-    if _pid_alive(pid):  # still our simulator (never a process that took its pid since)
-        os.kill(pid, signal.SIGKILL)
-    return True
 
 
 def describe_start(st: dict) -> str:
