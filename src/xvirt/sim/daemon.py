@@ -19,6 +19,7 @@ import threading
 import time
 from dataclasses import asdict
 
+from ..atomicfile import write_atomic
 from .launcher import is_running, parse_tcp, start, status, stop
 from .paths import SimPaths, env_lines, prepare_state_dir, sim_uri, state_dir
 
@@ -109,11 +110,7 @@ def serve(args: argparse.Namespace) -> int:
                 "tcp": args.tcp, "force_tcp": args.force_tcp, "first_domid": args.first_domid,
                 "host_cpus": args.host_cpus, "max_domid": args.max_domid,
                 "toolstack": args.toolstack}}
-        tmp = path + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(data).encode(), fsync=False)
     log(f"simulated host {args.name!r} up in {info['start_seconds']}s: {args.domains} running, "
         f"{loaded} managed configs loaded")
     for sig in (signal.SIGTERM, signal.SIGINT):

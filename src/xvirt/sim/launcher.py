@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 
+from ..atomicfile import write_atomic
 from ..errors import InvalidArgError, NoConnectError, OperationFailedError, OperationInvalidError
 from .control_client import SimControl
 from .paths import DEFAULT_NAME, SimPaths, check_state_dir, prepare_state_dir, state_dir
@@ -155,11 +156,8 @@ def _validate(s: dict) -> None:
 
 
 def _write_settings(paths: SimPaths, name: str, settings: dict) -> None:
-    tmp = paths.settings + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"name": name, "settings": settings, "created": time.time()}, f)
-    os.replace(tmp, paths.settings)
+    record = {"name": name, "settings": settings, "created": time.time()}
+    write_atomic(paths.settings, json.dumps(record).encode(), fsync=False)
 
 
 def start(name: str = DEFAULT_NAME, *, root: str | None = None, domains: int | None = None,
