@@ -14,8 +14,7 @@ import time
 
 import click
 
-from ..errors import LibvirtError
-from .session import CommandError, VirshCommand, emit, resolve_domain, with_session
+from .session import CommandError, VirshCommand, call, emit, resolve_domain, with_session
 
 __all__ = ["COMMANDS", "EVENT_NAMES"]
 
@@ -53,10 +52,7 @@ def event_cmd(session, domain, event, all_, loop, timeout, list_, timestamp):
     kinds = DELIVERED if all_ else ({event} & DELIVERED)
     conn = session.conn
     uuid = resolve_domain(conn, domain).uuid if domain else None
-    try:
-        stream = conn.events(kinds=kinds or {"none"}, uuid=uuid)
-    except LibvirtError as e:
-        raise CommandError("failed to register for events", str(e)) from None
+    stream = call("failed to register for events", conn.events, kinds=kinds or {"none"}, uuid=uuid)
     count = 0
     deadline = None if timeout is None else time.monotonic() + timeout
     timed_out = False
