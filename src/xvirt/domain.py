@@ -15,7 +15,7 @@ from .constants import DomainState
 if TYPE_CHECKING:  # pragma: no cover
     from .connection import Connection
 
-__all__ = ["Domain", "DomainInfo"]
+__all__ = ["Domain", "DomainInfo", "BlockStats", "InterfaceStats", "VcpuInfo"]
 
 
 class DomainInfo(NamedTuple):
@@ -24,6 +24,33 @@ class DomainInfo(NamedTuple):
     mem_kib: int
     vcpus: int
     cpu_time_ns: int
+
+
+class BlockStats(NamedTuple):
+    rd_req: int
+    rd_bytes: int
+    wr_req: int
+    wr_bytes: int
+    errs: int
+
+
+class InterfaceStats(NamedTuple):
+    rx_bytes: int
+    rx_packets: int
+    rx_errs: int
+    rx_drop: int
+    tx_bytes: int
+    tx_packets: int
+    tx_errs: int
+    tx_drop: int
+
+
+class VcpuInfo(NamedTuple):
+    number: int
+    state: int          # 0 offline, 1 running, 2 blocked (virVcpuState)
+    cpu_time_ns: int
+    cpu: int            # the physical CPU it runs on
+    affinity: tuple     # one bool per physical CPU
 
 
 class Domain:
@@ -94,6 +121,31 @@ class Domain:
 
     def autostart(self) -> bool:
         return self._drv.autostart(self.uuid)
+
+    # -- statistics (issue 13: dom0's sysfs counters and the hypervisor's records, no daemon) --
+    def block_stats(self, path: str) -> BlockStats:
+        """The disk ``path``'s counters (target ``xvda``, source path or ``""`` for all disks)."""
+        return BlockStats(*self._drv.block_stats(self.uuid, path))
+
+    def block_stats_flags(self, path: str) -> dict[str, int]:
+        return self._drv.block_stats_flags(self.uuid, path)
+
+    def interface_stats(self, path: str) -> InterfaceStats:
+        """The interface ``path``'s counters from the guest's side (``vif3.0`` or its MAC)."""
+        return InterfaceStats(*self._drv.interface_stats(self.uuid, path))
+
+    def memory_stats(self) -> dict[str, int]:
+        """``{"actual", "available", "rss"}`` in KiB (libvirt's names)."""
+        return self._drv.memory_stats(self.uuid)
+
+    def vcpus(self) -> list[VcpuInfo]:
+        """Per online vCPU: number, state (virVcpuState), cpu time ns, physical CPU, affinity."""
+        entries, maps = self._drv.vcpu_info(self.uuid)
+        return [VcpuInfo(*e, m) for e, m in zip(entries, maps)]
+
+    def vcpus_count(self, maximum: bool = False) -> int:
+        f = self._drv.facts(self.uuid)
+        return f.max_vcpus if maximum else f.vcpus
 
     # -- operations (through the host's toolstack, addressed by UUID) -----------------------
     def _op(self, method: str, what: str, *args) -> None:

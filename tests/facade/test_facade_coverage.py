@@ -63,10 +63,13 @@ VIRDOMAIN = {
     "undefine": "yes", "undefineFlags": "yes", "rename": "yes",
     # resources
     "setMemory": "yes", "setMaxMemory": "yes", "setVcpus": "yes",
+    # statistics (issue 13 item 2: dom0's device counters, the hypervisor's records)
+    "blockStats": "yes", "blockStatsFlags": "yes", "interfaceStats": "yes", "memoryStats": "yes",
+    "vcpus": "yes", "vcpusFlags": "yes", "getCPUStats": "yes",
     # not implemented
     "saveFlags": "no", "managedSave": "no", "coreDump": "no", "migrate": "no", "autostart": "no",
-    "setAutostart": "no", "vcpus": "no", "setVcpusFlags": "no", "setMemoryFlags": "no", "memoryStats": "no",
-    "blockStats": "no", "interfaceStats": "no", "attachDevice": "no", "detachDevice": "no",
+    "setAutostart": "no", "setVcpusFlags": "no", "setMemoryFlags": "no",
+    "attachDevice": "no", "detachDevice": "no",
     "snapshotCreateXML": "no", "hasManagedSaveImage": "no", "hostname": "no", "reset": "no",
 }
 

@@ -42,6 +42,7 @@ from ..uri import Target
 from .. import events as _events
 from ..registry import Registry
 from .configdir import DEFAULT_CONFIG_DIR
+from . import domstats as _ds
 from .records import Facts, facts_from_info
 from .toolstack import NoToolstack, Toolstack
 from .nodefacts import DMI_FIELDS, cells_of_node, node_int
@@ -125,7 +126,8 @@ class XenDriver:
         xs = self.xs.counts() if self.xs is not None else {}
         return {"xend": xend, "xenstore": xs, "hypervisor": self.hv.reads if self.hv else 0,
                 "xl": xl, "xend_total": sum(xend.values()), "xenstore_total": sum(xs.values()),
-                "xl_total": sum(xl.values()), "toolstack": self.ts.name}
+                "xl_total": sum(xl.values()), "toolstack": self.ts.name,
+                "stats": self.stats_reads()}
 
     # -- hypervisor helpers ---------------------------------------------------------------------
     def _current(self, uuid: str) -> dt.DomainInfo | None:
@@ -556,6 +558,105 @@ class XenDriver:
             except LibvirtError as e:
                 failed[uuid] = e.message
         return started, failed
+
+    # -- per-domain statistics (issue 13; driver/domstats.py says which source each uses) ------
+    def _stats_reader(self):
+        """The device-counter channel: the simulated host's ``stats/`` files beside its domain
+        table, a real dom0's sysfs, else None (XenD-only URIs)."""
+        reader = getattr(self, "_devstats", False)
+        if reader is False:
+            from ..transport.devstats import SimStatsReader, SysfsStatsReader
+            if self.target.domtable:
+                reader = SimStatsReader(os.path.join(os.path.dirname(self.target.domtable), "stats"))
+            elif self.target.hypervisor == "xenctrl" and self.hv is not None:
+                reader = SysfsStatsReader("/")
+            else:
+                reader = None
+            self._devstats = reader
+        return reader
+
+    def stats_reads(self) -> int:
+        reader = self._stats_reader()
+        return reader.reads if reader is not None else 0
+
+    def _running_info(self, uuid: str) -> dt.DomainInfo:
+        if self.hv is None:
+            raise _ds.no_counters()
+        info = self._current(uuid)
+        if info is None:
+            self.lookup_uuid(uuid)   # NoDomainError for an unknown UUID
+            raise _ds.not_running()
+        return info
+
+    def dev_stats(self, uuid: str, info: dt.DomainInfo | None = None):
+        """The device counters of running ``uuid`` now (one file read, no daemon)."""
+        from ..protocol.devstats import DomainDevStats
+        info = info if info is not None else self._running_info(uuid)
+        reader = self._stats_reader()
+        if reader is None:
+            raise _ds.no_counters()
+        stats = reader.read(info.domid, info.uuid)
+        return stats if stats is not None else DomainDevStats(info.domid, info.uuid)
+
+    def dev_stats_for(self, domid: int, uuid: str):
+        """Counters of the domain a bulk snapshot showed running as ``domid`` (no hypervisor
+        read: the file names its domain, so a reused id is noticed); None when there are none."""
+        reader = self._stats_reader()
+        return reader.read(domid, uuid) if reader is not None else None
+
+    def block_stats(self, uuid: str, path: str) -> tuple:
+        return _ds.block_tuple(_ds.find_device(self.dev_stats(uuid), "vbd", str(path)))
+
+    def block_stats_flags(self, uuid: str, path: str) -> dict:
+        return _ds.block_flags(_ds.find_device(self.dev_stats(uuid), "vbd", str(path)))
+
+    def interface_stats(self, uuid: str, path: str) -> tuple:
+        return _ds.interface_tuple(_ds.find_device(self.dev_stats(uuid), "vif", str(path)))
+
+    def memory_stats(self, uuid: str) -> dict:
+        facts = self.facts(uuid)
+        if facts.id < 0:
+            raise _ds.not_running()
+        return _ds.memory_dict(facts)
+
+    def vcpu_info(self, uuid: str) -> tuple[list, list]:
+        """([(number, state, cpu ns, pcpu)], [affinity per vCPU as a tuple of bools]) of a running
+        domain: the hypervisor record and the affinity (no daemon), else XenD's ``?op=vcpuinfo``."""
+        if self.hv is None:
+            return self._vcpu_info_xend(uuid)
+        info = self._running_info(uuid)
+        host_cpus = self.hv.physinfo().host_cpus
+        affinity = self.dev_stats(uuid, info).affinity if self._stats_reader() is not None else ()
+        entries = _ds.vcpu_entries(info, affinity, host_cpus)
+        maps = []
+        for number, *_rest in entries:
+            cpus = set(affinity[number]) if number < len(affinity) and affinity[number] else set(range(host_cpus))
+            maps.append(tuple(c in cpus for c in range(host_cpus)))
+        return entries, maps
+
+    def _vcpu_info_xend(self, uuid: str) -> tuple[list, list]:
+        from ..protocol import sxp
+        xend = self.xend
+        if xend is None:
+            raise _ds.no_counters()
+        facts = self.facts(uuid)
+        if facts.id < 0:
+            raise _ds.not_running()
+        rec = xend.get(f"/xend/domain/{uuid}", op="vcpuinfo")
+        host_cpus = self.node_info()[2]
+        entries, maps = [], []
+        for v in sxp.children(rec, "vcpu") if isinstance(rec, list) else []:
+            def val(key: str, default: str = "0") -> str:
+                return sxp.child_value(v, key, default) or default
+            if val("online") != "1":
+                continue
+            state = _ds.VCPU_RUNNING if val("running") == "1" else _ds.VCPU_BLOCKED
+            entries.append((int(val("number")), state, int(float(val("cpu_time")) * 1e9), int(val("cpu"))))
+            node = sxp.child(v, "cpumap")
+            items = node[1] if node and len(node) > 1 and isinstance(node[1], list) else (node or [None])[1:]
+            cpus = {int(c) for c in items if isinstance(c, str) and c.isdigit()} if node else set(range(host_cpus))
+            maps.append(tuple(c in cpus for c in range(host_cpus)))
+        return entries, maps
 
 
 XL_PATHS = ("/usr/sbin/xl", "/usr/local/sbin/xl")

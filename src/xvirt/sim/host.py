@@ -75,8 +75,9 @@ class HostSettings:
 
 class Host:
     def __init__(self, settings: HostSettings, *, tree, table, store: ConfigStore,
-                 save_area: SaveArea, log=None, layout: str = "xend") -> None:
+                 save_area: SaveArea, log=None, layout: str = "xend", devstats=None) -> None:
         self.settings = settings
+        self.devstats = devstats  # sim/devstats.DevStatsWriter: per-domain device counters
         self.layout = layout    # "xend" or "libxl": whose xenstore nodes and save semantics
         self.tree = tree
         self.table = table
@@ -177,6 +178,8 @@ class Host:
 
     def _publish(self, dom: SimDomain) -> None:
         self.table.upsert(dom.domid, **dom.table_fields())
+        if self.devstats is not None:
+            self.devstats.publish(dom)
         self._note(dom)
 
     @staticmethod
@@ -224,6 +227,7 @@ class Host:
         dom.domid = new_id
         dom.paused, dom.dying, dom.saving, dom.shutdown_code = paused, False, False, None
         dom.cpu_ns, dom.cpu_stamp = 0, time.monotonic_ns()
+        dom.io_ns, dom.io_stamp, dom.io_active = 0, 0, False
         dom.start_time = time.time()
         try:
             self._check_record(dom)
@@ -268,7 +272,7 @@ class Host:
             self._ghosts.add(domid)
             self.scheduler.call_later(self.settings.dying_delay, lambda: self._free_ghost(domid))
         else:
-            self.table.remove(domid)
+            self._unpublish(domid)
         if not dom.managed:
             self._by_uuid.pop(dom.uuid, None)
         self._note(dom)
@@ -277,7 +281,12 @@ class Host:
         with self.lock:
             if domid in self._ghosts and domid not in self._by_domid:
                 self._ghosts.discard(domid)
-                self.table.remove(domid)
+                self._unpublish(domid)
+
+    def _unpublish(self, domid: int) -> None:
+        self.table.remove(domid)
+        if self.devstats is not None:
+            self.devstats.remove(domid)
 
     def _running(self, dom: SimDomain) -> SimDomain:
         if not dom.running or dom.dying:

@@ -126,6 +126,13 @@ class SimDomain:
     activity: int = 20              # thousandths of a CPU used when not paused
     start_time: float = 0.0
     pending: set = field(default_factory=set)
+    # device counters' clock (sim/devstats.py), vCPU affinity and credit scheduler parameters
+    io_ns: int = 0
+    io_stamp: int = 0
+    io_active: bool = False
+    affinity: dict = field(default_factory=dict)   # vcpu -> list of physical CPUs
+    sched_weight: int = 256
+    sched_cap: int = 0
 
     @classmethod
     def from_config(cls, config: list, *, managed: bool) -> "SimDomain":
@@ -255,9 +262,14 @@ class SimDomain:
             on = bool(self.vcpu_avail >> i & 1)
             out.append(["vcpu", ["number", str(i)], ["online", str(int(on))],
                         ["blocked", str(int(on and self.blocked))], ["running", str(int(on and run and not self.blocked))],
-                        ["cpu_time", f"{per if on else 0.0:.9f}"], ["cpu", str(i % host_cpus if on else -1)],
-                        ["cpumap", [str(c) for c in range(host_cpus)]]])
+                        ["cpu_time", f"{per if on else 0.0:.9f}"], ["cpu", str(self.vcpu_cpu(i, host_cpus) if on else -1)],
+                        ["cpumap", [str(c) for c in self.affinity.get(i, range(host_cpus))]]])
         return out
+
+    def vcpu_cpu(self, vcpu: int, host_cpus: int) -> int:
+        """The physical CPU vCPU ``vcpu`` runs on: one of its affinity (as the reader computes it)."""
+        cpus = list(self.affinity.get(vcpu, range(host_cpus))) or list(range(host_cpus))
+        return cpus[vcpu % len(cpus)]
 
     # -- xenstore view -----------------------------------------------------------------------
     def xenstore_nodes(self, layout: str = "xend") -> list[tuple[str, str]]:
