@@ -1,0 +1,136 @@
+"""libvirt-python's vCPU, scheduler, memory and autostart methods of ``virDomain`` (pinVcpu, schedulerParameters, ...).
+
+Kept apart from ``_libvirt_objects`` so that module stays small; ``_libvirt_surface`` imports this
+module before it fills the NO_SUPPORT stand-ins. Flags are libvirt's (``VIR_DOMAIN_AFFECT_*``,
+``VIR_DOMAIN_VCPU_MAXIMUM``, ``VIR_DOMAIN_MEM_MAXIMUM``); unknown bits are an invalid argument.
+"""
+
+from __future__ import annotations
+
+from ._libvirt_objects import _api, _check_flags, virDomain
+from .errors import InvalidArgError, OperationInvalidError
+
+__all__ = ["METHODS"]
+
+LIVE, CONFIG, VCPU_MAXIMUM, MEM_MAXIMUM = 1, 2, 4, 4
+
+
+def _cpus(cpumap) -> list[int]:
+    if not isinstance(cpumap, (tuple, list)):
+        raise InvalidArgError("invalid argument: cpumap must be a tuple of booleans")
+    return [i for i, on in enumerate(cpumap) if on]
+
+
+@_api
+def pinVcpu(self, vcpu: int, cpumap) -> int:
+    self._o.pin_vcpu(int(vcpu), _cpus(cpumap))
+    return 0
+
+
+@_api
+def pinVcpuFlags(self, vcpu: int, cpumap, flags: int = 0) -> int:
+    _check_flags(flags, LIVE, "virDomainPinVcpuFlags")
+    self._o.pin_vcpu(int(vcpu), _cpus(cpumap))
+    return 0
+
+
+@_api
+def vcpuPinInfo(self, flags: int = 0) -> list:
+    _check_flags(flags, LIVE | CONFIG, "virDomainGetVcpuPinInfo")
+    return [tuple(m) for m in self._o.vcpu_pin_info()]
+
+
+@_api
+def schedulerType(self) -> list:
+    """``[name, number of parameters]`` as libvirt-python returns it: Xen's credit scheduler."""
+    return [self._o.scheduler_type(), 2]
+
+
+@_api
+def schedulerParameters(self) -> dict:
+    return dict(self._o.scheduler_parameters())
+
+
+@_api
+def schedulerParametersFlags(self, flags: int = 0) -> dict:
+    _check_flags(flags, LIVE, "virDomainGetSchedulerParametersFlags")
+    return dict(self._o.scheduler_parameters())
+
+
+def _set_sched(self, params, function: str) -> int:
+    if not isinstance(params, dict):
+        raise InvalidArgError(f"invalid argument: {function} takes a dict of parameters")
+    unknown = set(params) - {"weight", "cap"}
+    if unknown:
+        raise InvalidArgError(f"invalid argument: parameter '{sorted(unknown)[0]}' not supported by the credit "
+                              "scheduler (weight, cap)")
+    for key, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidArgError(f"invalid argument: parameter '{key}' must be an integer")
+    self._o.set_scheduler_parameters(weight=params.get("weight"), cap=params.get("cap"))
+    return 0
+
+
+@_api
+def setSchedulerParameters(self, params: dict) -> int:
+    return _set_sched(self, params, "virDomainSetSchedulerParameters")
+
+
+@_api
+def setSchedulerParametersFlags(self, params: dict, flags: int = 0) -> int:
+    _check_flags(flags, LIVE, "virDomainSetSchedulerParametersFlags")
+    return _set_sched(self, params, "virDomainSetSchedulerParametersFlags")
+
+
+@_api
+def setVcpusFlags(self, nvcpus: int, flags: int = 0) -> int:
+    """Current vCPUs (live, or the config of an inactive domain); with ``VIR_DOMAIN_VCPU_MAXIMUM``
+    the maximum, which only an inactive domain's config can change (as on Xen)."""
+    _check_flags(flags, LIVE | CONFIG | VCPU_MAXIMUM, "virDomainSetVcpusFlags")
+    active = self._o.is_active()
+    if int(flags) & LIVE and not active:
+        raise OperationInvalidError("Requested operation is not valid: domain is not running")
+    if int(flags) & VCPU_MAXIMUM and (active or not int(flags) & CONFIG):
+        raise InvalidArgError("invalid argument: the maximum vCPU count changes only in the config of an "
+                              "inactive domain (VIR_DOMAIN_AFFECT_CONFIG)")
+    self._o.set_vcpus(int(nvcpus))
+    return 0
+
+
+@_api
+def setMemoryFlags(self, memory: int, flags: int = 0) -> int:
+    _check_flags(flags, LIVE | CONFIG | MEM_MAXIMUM, "virDomainSetMemoryFlags")
+    if int(flags) & LIVE and not self._o.is_active():
+        raise OperationInvalidError("Requested operation is not valid: domain is not running")
+    if int(flags) & MEM_MAXIMUM:
+        self._o.set_max_memory(int(memory))
+    else:
+        self._o.set_memory(int(memory))
+    return 0
+
+
+@_api
+def autostart(self) -> int:
+    return int(self._o.autostart())
+
+
+@_api
+def setAutostart(self, autostart: int) -> int:
+    self._o.set_autostart(bool(autostart))
+    return 0
+
+
+@_api
+def isUpdated(self) -> int:
+    """0: xvirt changes a running domain's config together with the domain, never one alone."""
+    self._o.state()   # NoDomainError for a domain that is gone
+    return 0
+
+
+METHODS = {f.__name__: f for f in (pinVcpu, pinVcpuFlags, vcpuPinInfo, schedulerType, schedulerParameters,
+                                   schedulerParametersFlags, setSchedulerParameters, setSchedulerParametersFlags,
+                                   setVcpusFlags, setMemoryFlags, autostart, setAutostart, isUpdated)}
+for _name, _fn in METHODS.items():
+    _fn.__qualname__ = f"virDomain.{_name}"
+    setattr(virDomain, _name, _fn)
+del _name, _fn
