@@ -134,3 +134,76 @@ for _name, _fn in METHODS.items():
     _fn.__qualname__ = f"virDomain.{_name}"
     setattr(virDomain, _name, _fn)
 del _name, _fn
+
+
+# -- save images and dumps ---------------------------------------------------------------------------
+SAVE_BYPASS_CACHE, SAVE_RUNNING = 1, 2          # VIR_DOMAIN_SAVE_*; PAUSED (4) is not offered
+DUMP_CRASH, DUMP_LIVE, DUMP_BYPASS_CACHE = 1, 2, 4
+
+
+@_api
+def managedSave(self, flags: int = 0) -> int:
+    _check_flags(flags, SAVE_BYPASS_CACHE | SAVE_RUNNING, "virDomainManagedSave")
+    self._o.managed_save()
+    return 0
+
+
+@_api
+def hasManagedSaveImage(self, flags: int = 0) -> int:
+    _check_flags(flags, 0, "virDomainHasManagedSaveImage")
+    return int(self._o.has_managed_save_image())
+
+
+@_api
+def managedSaveRemove(self, flags: int = 0) -> int:
+    _check_flags(flags, 0, "virDomainManagedSaveRemove")
+    self._o.managed_save_remove()
+    return 0
+
+
+@_api
+def saveFlags(self, to: str, dxml=None, flags: int = 0) -> int:
+    _check_flags(flags, SAVE_BYPASS_CACHE | SAVE_RUNNING, "virDomainSaveFlags")
+    if dxml is not None:
+        from .errors import NoSupportError
+        raise NoSupportError("this function is not supported by the connection driver: "
+                             "virDomainSaveFlags with an alternative domain XML")
+    self._o.save(str(to))
+    return 0
+
+
+@_api
+def coreDump(self, to: str, flags: int = 0) -> int:
+    _check_flags(flags, DUMP_CRASH | DUMP_LIVE | DUMP_BYPASS_CACHE, "virDomainCoreDump")
+    if int(flags) & DUMP_CRASH and int(flags) & DUMP_LIVE:
+        raise InvalidArgError("invalid argument: crash and live flags are mutually exclusive")
+    self._o.core_dump(str(to), live=bool(int(flags) & DUMP_LIVE), crash=bool(int(flags) & DUMP_CRASH))
+    return 0
+
+
+MORE = {f.__name__: f for f in (managedSave, hasManagedSaveImage, managedSaveRemove, saveFlags, coreDump)}
+for _name, _fn in MORE.items():
+    _fn.__qualname__ = f"virDomain.{_name}"
+    setattr(virDomain, _name, _fn)
+METHODS.update(MORE)
+del _name, _fn
+
+
+def _restore_flags(self, frm: str, dxml=None, flags: int = 0) -> int:
+    _check_flags(flags, SAVE_BYPASS_CACHE | SAVE_RUNNING, "virDomainRestoreFlags")
+    if dxml is not None:
+        from .errors import NoSupportError
+        raise NoSupportError("this function is not supported by the connection driver: "
+                             "virDomainRestoreFlags with an alternative domain XML")
+    self._conn("virDomainRestoreFlags").restore(str(frm))
+    return 0
+
+
+def _install_restore_flags() -> None:
+    from ._libvirt_objects import virConnect
+    fn = _api(_restore_flags)
+    fn.__name__, fn.__qualname__ = "restoreFlags", "virConnect.restoreFlags"
+    virConnect.restoreFlags = fn
+
+
+_install_restore_flags()

@@ -156,7 +156,29 @@ class Connection:
                           for x in facts}
             facts = [x for x in facts if (f & ListFlags.PERSISTENT and persistent[x.uuid])
                      or (f & ListFlags.TRANSIENT and not persistent[x.uuid])]
+        return self._filter_extra(f, facts)
+
+    def _filter_extra(self, f: ListFlags, facts: list[Facts]) -> list[Facts]:
+        """libvirt's managed-save, autostart and snapshot filters (each pair: one side, or no
+        filter when both or neither are given). Managed save images are files beside the host's
+        save images (a stat each); autostart is the toolstack's flag (XenD: each record's
+        ``on_xend_start``); Xen's toolstacks keep no snapshots, so no domain has one."""
+        def pair(yes: ListFlags, no: ListFlags, test) -> None:
+            nonlocal facts
+            if bool(f & yes) != bool(f & no):
+                want = bool(f & yes)
+                facts = [x for x in facts if test(x) == want]
+        pair(ListFlags.MANAGEDSAVE, ListFlags.NO_MANAGEDSAVE,
+             lambda x: x.id < 0 and self._driver.has_managed_save(x.uuid))
+        pair(ListFlags.AUTOSTART, ListFlags.NO_AUTOSTART, self._autostart_of)
+        pair(ListFlags.HAS_SNAPSHOT, ListFlags.NO_SNAPSHOT, lambda x: False)
         return facts
+
+    def _autostart_of(self, x: Facts) -> bool:
+        try:
+            return self._driver.autostart(x.uuid)
+        except (NoDomainError, NoSupportError):
+            return False
 
     def list_all_domains(self, flags: int = 0) -> list[Domain]:
         return [self._domain(x.uuid) for x in self._selected(flags, names=False)]

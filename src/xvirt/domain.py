@@ -147,13 +147,39 @@ class Domain:
         f = self._drv.facts(self.uuid)
         return f.max_vcpus if maximum else f.vcpus
 
+    def vcpu_pin_info(self) -> list[tuple[bool, ...]]:
+        """Affinity of every vCPU (up to the maximum), one bool per physical CPU."""
+        return self._drv.vcpu_pin_info(self.uuid)
+
+    def scheduler_type(self) -> str:
+        return "credit"
+
+    def scheduler_parameters(self) -> dict[str, int]:
+        """``{"weight", "cap"}`` of Xen's credit scheduler."""
+        return self._drv.scheduler_params(self.uuid)
+
     # -- operations (through the host's toolstack, addressed by UUID) -----------------------
-    def _op(self, method: str, what: str, *args) -> None:
+    def _op(self, method: str, what: str, *args, **kwargs) -> None:
         self._conn._check_writable(what)
-        getattr(self._drv, method)(self.uuid, *args)
+        getattr(self._drv, method)(self.uuid, *args, **kwargs)
 
     def create(self) -> None:
-        self._op("start", "virDomainCreate")
+        """Start the domain; one with a managed save image is restored from it instead."""
+        self._conn._check_writable("virDomainCreate")
+        if not self._drv.start_from_managed_save(self.uuid):
+            self._drv.start(self.uuid)
+
+    def managed_save(self) -> None:
+        self._op("managed_save", "virDomainManagedSave")
+
+    def has_managed_save_image(self) -> bool:
+        return self._drv.has_managed_save(self.uuid)
+
+    def managed_save_remove(self) -> None:
+        self._op("managed_save_remove", "virDomainManagedSaveRemove")
+
+    def core_dump(self, path: str, *, live: bool = False, crash: bool = False) -> None:
+        self._op("core_dump", "virDomainCoreDump", str(path), live=bool(live), crash=bool(crash))
 
     def shutdown(self) -> None:
         self._op("shutdown", "virDomainShutdown")
@@ -190,6 +216,14 @@ class Domain:
 
     def set_autostart(self, on: bool) -> None:
         self._op("set_autostart", "virDomainSetAutostart", bool(on))
+
+    def pin_vcpu(self, vcpu: int, cpus) -> None:
+        """Let vCPU ``vcpu`` run only on ``cpus`` (physical CPU numbers)."""
+        self._op("pin_vcpu", "virDomainPinVcpu", int(vcpu), [int(c) for c in cpus])
+
+    def set_scheduler_parameters(self, *, weight: int | None = None, cap: int | None = None) -> None:
+        self._op("set_scheduler_params", "virDomainSetSchedulerParameters",
+                 None if weight is None else int(weight), None if cap is None else int(cap))
 
     # -- convenience -----------------------------------------------------------------------------
     def state_name(self) -> str:

@@ -48,7 +48,7 @@ VIRCONNECT = {
     "secretEventRegisterAny": "yes", "secretEventDeregisterAny": "yes",
     # not implemented: other object kinds
     "listAllNetworks": "no", "listAllStoragePools": "no",
-    "restoreFlags": "no",
+    "restoreFlags": "yes",
 }
 
 VIRDOMAIN = {
@@ -66,11 +66,18 @@ VIRDOMAIN = {
     # statistics (issue 13 item 2: dom0's device counters, the hypervisor's records)
     "blockStats": "yes", "blockStatsFlags": "yes", "interfaceStats": "yes", "memoryStats": "yes",
     "vcpus": "yes", "vcpusFlags": "yes", "getCPUStats": "yes",
+    # vCPUs, scheduler, resources with flags, autostart (issue 13 item 2)
+    "pinVcpu": "yes", "pinVcpuFlags": "yes", "vcpuPinInfo": "yes", "schedulerType": "yes",
+    "schedulerParameters": "yes", "schedulerParametersFlags": "yes", "setSchedulerParameters": "yes",
+    "setSchedulerParametersFlags": "yes", "setVcpusFlags": "yes", "setMemoryFlags": "yes",
+    "autostart": "yes", "setAutostart": "yes", "isUpdated": "yes",
+    # save images and dumps
+    "saveFlags": "yes", "managedSave": "yes", "hasManagedSaveImage": "yes", "managedSaveRemove": "yes",
+    "coreDump": "yes",
     # not implemented
-    "saveFlags": "no", "managedSave": "no", "coreDump": "no", "migrate": "no", "autostart": "no",
-    "setAutostart": "no", "setVcpusFlags": "no", "setMemoryFlags": "no",
+    "migrate": "no", "coreDumpWithFormat": "no",
     "attachDevice": "no", "detachDevice": "no",
-    "snapshotCreateXML": "no", "hasManagedSaveImage": "no", "hostname": "no", "reset": "no",
+    "snapshotCreateXML": "no", "hostname": "no", "reset": "no",
 }
 
 

@@ -322,6 +322,43 @@ class LibxlToolstack(Toolstack):
     def shutdown(self, uuid: str) -> None:
         self._simple(uuid, "virDomainShutdown", "shutdown")
 
+    def core_dump(self, uuid: str, path: str, *, live: bool, crash: bool) -> None:
+        """``xl dump-core <id> <file>`` (libxl_domain_core_dump; the guest is paused meanwhile
+        unless live, then destroyed when crash is asked, as libvirt's libxl driver does)."""
+        domid = str(self._domid(uuid, "virDomainCoreDump"))
+        if not live:
+            self._run("virDomainCoreDump", "pause", domid)
+        try:
+            self._run("virDomainCoreDump", "dump-core", domid, path)
+        finally:
+            if not live and not crash:
+                self._run("virDomainCoreDump", "unpause", domid)
+        if crash:
+            self._run("virDomainCoreDump", "destroy", domid)
+
+    def pin_vcpu(self, uuid: str, vcpu: int, cpus: list[int]) -> None:
+        """``xl vcpu-pin <id> <vcpu> <cpus>`` (libxl_set_vcpuaffinity)."""
+        self._simple(uuid, "virDomainPinVcpu", "vcpu-pin", str(vcpu), ",".join(map(str, cpus)))
+
+    def sched_credit_get(self, uuid: str) -> dict[str, int]:
+        """``xl sched-credit -d <id>``: the row's weight and cap."""
+        out = self._run("virDomainGetSchedulerParameters", "sched-credit", "-d",
+                        str(self._domid(uuid, "virDomainGetSchedulerParameters")))
+        for line in out.splitlines()[1:]:
+            parts = line.split()
+            if len(parts) >= 4 and parts[-1].isdigit() and parts[-2].isdigit():
+                return {"weight": int(parts[-2]), "cap": int(parts[-1])}
+        raise OperationFailedError("operation failed: xl sched-credit printed no domain row")
+
+    def sched_credit_set(self, uuid: str, weight: int | None, cap: int | None) -> None:
+        args = []
+        if weight is not None:
+            args += ["-w", str(weight)]
+        if cap is not None:
+            args += ["-c", str(cap)]
+        self._run("virDomainSetSchedulerParameters", "sched-credit", "-d",
+                  str(self._domid(uuid, "virDomainSetSchedulerParameters")), *args)
+
     def reboot(self, uuid: str) -> None:
         self._simple(uuid, "virDomainReboot", "reboot")
 

@@ -658,6 +658,120 @@ class XenDriver:
             maps.append(tuple(c in cpus for c in range(host_cpus)))
         return entries, maps
 
+    # -- vCPU placement and the credit scheduler (issue 13) ---------------------------------------
+    def host_cpus(self) -> int:
+        return self.hv.physinfo().host_cpus if self.hv is not None else self.node_info()[2]
+
+    def pin_vcpu(self, uuid: str, vcpu: int, cpus: list[int]) -> None:
+        """Set one vCPU's affinity: XenD ``op=pincpu`` / ``xl vcpu-pin`` (Xen's
+        ``XEN_DOMCTL_setvcpuaffinity``)."""
+        facts = self.facts(uuid)
+        if facts.id < 0:
+            raise _ds.not_running()
+        if not 0 <= vcpu < facts.max_vcpus:
+            raise InvalidArgError(f"invalid argument: vcpu {vcpu} is out of range (domain has {facts.max_vcpus})")
+        ncpu = self.host_cpus()
+        if not cpus or any(not 0 <= c < ncpu for c in cpus):
+            raise InvalidArgError(f"invalid argument: cpumap must name at least one of the host's {ncpu} CPUs")
+        self.ts.pin_vcpu(uuid, vcpu, sorted(set(cpus)))
+
+    def vcpu_pin_info(self, uuid: str) -> list[tuple[bool, ...]]:
+        """Each vCPU's affinity (all vCPUs up to the maximum): running domains from the hypervisor
+        (``XEN_DOMCTL_getvcpuaffinity``; the stats file here), inactive ones every CPU."""
+        facts = self.facts(uuid)
+        ncpu = self.host_cpus()
+        affinity: tuple = ()
+        if facts.id >= 0 and self.hv is not None and self._stats_reader() is not None:
+            affinity = self.dev_stats(uuid).affinity
+        elif facts.id >= 0 and self.xend is not None:
+            _entries, maps = self._vcpu_info_xend(uuid)
+            return maps + [(True,) * ncpu] * (facts.max_vcpus - len(maps))
+        out = []
+        for v in range(facts.max_vcpus):
+            cpus = set(affinity[v]) if v < len(affinity) and affinity[v] else set(range(ncpu))
+            out.append(tuple(c in cpus for c in range(ncpu)))
+        return out
+
+    def scheduler_params(self, uuid: str) -> dict[str, int]:
+        """Credit scheduler weight and cap: from the hypervisor (``XEN_DOMCTL_SCHEDOP_getinfo``,
+        the stats file here: no daemon), else XenD ``domain_sched_credit_get`` / ``xl sched-credit``."""
+        facts = self.facts(uuid)
+        if facts.id < 0:
+            raise _ds.not_running()
+        if self.hv is not None and self._stats_reader() is not None and self.target.domtable:
+            stats = self.dev_stats(uuid)
+            return {"weight": stats.weight, "cap": stats.cap}
+        return self.ts.sched_credit_get(uuid)
+
+    def set_scheduler_params(self, uuid: str, weight: int | None, cap: int | None) -> None:
+        facts = self.facts(uuid)
+        if facts.id < 0:
+            raise _ds.not_running()
+        if weight is not None and not 1 <= weight <= 65535:
+            raise InvalidArgError(f"invalid argument: weight {weight} must be 1..65535")
+        if cap is not None and not 0 <= cap <= 100 * self.host_cpus():
+            raise InvalidArgError(f"invalid argument: cap {cap} must be 0..{100 * self.host_cpus()}")
+        if weight is None and cap is None:
+            return
+        self.ts.sched_credit_set(uuid, weight, cap)
+
+    # -- managed save, core dumps (issue 13) ---------------------------------------------------------
+    def managed_save_path(self, uuid: str) -> str:
+        """Where a domain's managed save image lives: a simulated host's save directory (XenD and
+        its ``xl`` open paths there only), on XenD ``/var/lib/xen/save`` (libvirt's Xen driver), on
+        libxl beside xvirt's definitions (libvirt's libxl driver keeps its own save directory)."""
+        name = f"{_uuid.UUID(uuid)}.managedsave"
+        if self.target.domtable:
+            return os.path.join(SimPaths(os.path.dirname(self.target.domtable)).save, name)
+        if self.ts.name == "libxl":
+            return os.path.join(self.target.config_dir or DEFAULT_CONFIG_DIR, "save", name)
+        return os.path.join("/var/lib/xen/save", name)
+
+    def has_managed_save(self, uuid: str) -> bool:
+        return os.path.isfile(self.managed_save_path(uuid))
+
+    def managed_save(self, uuid: str) -> None:
+        """Save a persistent running domain to its managed image; the next start restores it."""
+        if self.running_id(uuid) is None:
+            self.lookup_uuid(uuid)
+            raise _ds.not_running()
+        if not self.is_persistent(uuid):
+            raise OperationInvalidError("Requested operation is not valid: cannot do managed save for "
+                                        "transient domain")
+        path = self.managed_save_path(uuid)
+        if not self.target.domtable:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        self.ts.save(uuid, path)
+
+    def managed_save_remove(self, uuid: str) -> None:
+        self.lookup_uuid(uuid)
+        try:
+            os.unlink(self.managed_save_path(uuid))
+        except FileNotFoundError:
+            pass
+
+    def start_from_managed_save(self, uuid: str) -> bool:
+        """Restore the managed image of ``uuid`` if it has one (then the image goes, as libvirt
+        removes it after a successful restore); False when there is none."""
+        path = self.managed_save_path(uuid)
+        if not os.path.isfile(path):
+            return False
+        if self.current_id(uuid) >= 0:
+            raise OperationInvalidError("Requested operation is not valid: domain is already running")
+        self.ts.restore(path)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        return True
+
+    def core_dump(self, uuid: str, path: str, *, live: bool, crash: bool) -> None:
+        """XenD ``op=dump`` (file, live, crash) / ``xl dump-core``; the domain must run."""
+        if self.running_id(uuid) is None:
+            self.lookup_uuid(uuid)
+            raise _ds.not_running()
+        self.ts.core_dump(uuid, str(path), live=live, crash=crash)
+
 
 XL_PATHS = ("/usr/sbin/xl", "/usr/local/sbin/xl")
 

@@ -47,6 +47,24 @@ _UNDO_FIELDS = ("name", "memory", "maxmem", "vcpus", "vcpu_avail", "managed", "h
                 "on_poweroff", "on_reboot", "on_crash")
 
 
+def parse_cpulist(text: str, host_cpus: int) -> list[int]:
+    """Physical CPUs of ``"[0, 1]"``, ``"0,1"``, ``"0-3,^2"``-free ranges or ``"all"``; XendOpError
+    for a CPU the host does not have or an empty set."""
+    t = str(text).strip().strip("[]").replace(" ", "")
+    if t == "all":
+        return list(range(host_cpus))
+    cpus: set[int] = set()
+    try:
+        for part in filter(None, t.split(",")):
+            lo, _, hi = part.partition("-")
+            cpus.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise XendOpError(f"Invalid cpumap: {text}") from None
+    if not cpus or min(cpus) < 0 or max(cpus) >= host_cpus:
+        raise XendOpError(f"Invalid cpumap: {text} (the host has CPUs 0..{host_cpus - 1})")
+    return sorted(cpus)
+
+
 class XendOpError(Exception):
     """A failure XenD reports as ``(xend.err '<message>')``."""
 
@@ -631,6 +649,8 @@ class Host:
                     dom.vcpus, dom.vcpu_avail = vcpus, (1 << vcpus) - 1
 
     def op_pincpu(self, dom: SimDomain, vcpu: str, cpumap: str) -> None:
+        """XenD's ``domain_pincpu`` (``xc.vcpu_setaffinity`` per vCPU): ``cpumap`` as xend takes
+        it, ``"[0, 1]"`` or ``"0,1"``, or xl's ``"0-3,6"`` / ``"all"``; published to the stats file."""
         with self.lock:
             self._running(dom)
             if vcpu != "all":
@@ -640,6 +660,34 @@ class Host:
                     raise XendOpError(f"invalid literal for int(): {vcpu}") from None
                 if not 0 <= n < dom.vcpus:
                     raise XendOpError(f"Invalid VCPU {n}")
+            cpus = parse_cpulist(cpumap, self.settings.host_cpus)
+            for v in range(dom.vcpus) if vcpu == "all" else [int(vcpu)]:
+                if len(cpus) == self.settings.host_cpus:
+                    dom.affinity.pop(v, None)
+                else:
+                    dom.affinity[v] = cpus
+            self._publish(dom)
+
+    def op_domain_sched_credit_get(self, dom: SimDomain) -> list:
+        """XenD's ``domain_sched_credit_get`` (``xc.sched_credit_domain_get``): weight and cap."""
+        with self.lock:
+            self._running(dom)
+            return ["sched_credit", ["weight", str(dom.sched_weight)], ["cap", str(dom.sched_cap)]]
+
+    def op_domain_sched_credit_set(self, dom: SimDomain, weight: int | None = None, cap: int | None = None) -> None:
+        """XenD's ``domain_sched_credit_set``: Xen's credit scheduler takes weight 1..65535 and
+        cap 0 (none) .. 100 per host CPU (xen/common/sched/credit.c)."""
+        with self.lock:
+            self._running(dom)
+            if weight is not None and weight >= 0 and not 1 <= weight <= 65535:
+                raise XendOpError(f"Invalid weight {weight}: must be 1..65535")
+            if cap is not None and cap >= 0 and cap > 100 * self.settings.host_cpus:
+                raise XendOpError(f"Invalid cap {cap}: must be 0..{100 * self.settings.host_cpus}")
+            if weight is not None and weight >= 0:
+                dom.sched_weight = weight
+            if cap is not None and cap >= 0:
+                dom.sched_cap = cap
+            self._publish(dom)
 
     def op_sysrq(self, dom: SimDomain, key: int) -> None:
         with self.lock:

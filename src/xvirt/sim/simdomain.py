@@ -226,7 +226,7 @@ class SimDomain:
                 ["cpu_weight", "1.0"], ["memory", str(self.memory)], ["shadow_memory", "0"],
                 ["maxmem", str(self.maxmem)]]
         # config fields xend 3.0.3+ echoes in the record (after maxmem, reference §2.4)
-        for key in ("localtime", "cpus", "description", "bootloader", "bootloader_args"):
+        for key in ("localtime", "cpus", "description", "bootloader", "bootloader_args", "on_xend_start"):
             node = sxp.child(c, key)
             if node is not None:
                 rec.append(list(node))
