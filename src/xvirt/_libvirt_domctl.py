@@ -207,3 +207,40 @@ def _install_restore_flags() -> None:
 
 
 _install_restore_flags()
+
+
+# -- metadata: Xen's configs keep a description, not a title or custom elements --------------------------
+META_DESCRIPTION, META_TITLE, META_ELEMENT = 0, 1, 2
+
+
+@_api
+def metadata(self, type: int, uri=None, flags: int = 0) -> str:  # noqa: A002 - libvirt's name
+    from .errors import ErrorCode, LibvirtError
+    _check_flags(flags, LIVE | CONFIG, "virDomainGetMetadata")
+    if int(type) not in (META_DESCRIPTION, META_TITLE, META_ELEMENT):
+        raise InvalidArgError(f"invalid argument: unknown metadata type '{type}'")
+    text = self._o.description() if int(type) == META_DESCRIPTION else None
+    if text is None:
+        raise LibvirtError("metadata not found: Requested metadata element is not present",
+                           code=ErrorCode.NO_DOMAIN_METADATA)
+    return text
+
+
+@_api
+def setMetadata(self, type: int, metadata, key, uri, flags: int = 0) -> int:  # noqa: A002
+    _check_flags(flags, LIVE | CONFIG, "virDomainSetMetadata")
+    if int(type) != META_DESCRIPTION:
+        from .errors import NoSupportError
+        raise NoSupportError("this function is not supported by the connection driver: virDomainSetMetadata "
+                             "(Xen's domain configs keep a description only)")
+    if metadata is not None and not isinstance(metadata, str):
+        raise InvalidArgError("invalid argument: metadata must be a string or None")
+    self._o.set_description(metadata)
+    return 0
+
+
+for _fn in (metadata, setMetadata):
+    _fn.__qualname__ = f"virDomain.{_fn.__name__}"
+    setattr(virDomain, _fn.__name__, _fn)
+    METHODS[_fn.__name__] = _fn
+del _fn

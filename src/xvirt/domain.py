@@ -217,6 +217,13 @@ class Domain:
     def set_autostart(self, on: bool) -> None:
         self._op("set_autostart", "virDomainSetAutostart", bool(on))
 
+    def description(self) -> str | None:
+        """The domain's ``<description>`` (None when it has none)."""
+        return self._drv.description(self.uuid)
+
+    def set_description(self, text: str | None) -> None:
+        self._op("set_description", "virDomainSetMetadata", text)
+
     def pin_vcpu(self, vcpu: int, cpus) -> None:
         """Let vCPU ``vcpu`` run only on ``cpus`` (physical CPU numbers)."""
         self._op("pin_vcpu", "virDomainPinVcpu", int(vcpu), [int(c) for c in cpus])

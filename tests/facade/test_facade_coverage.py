@@ -70,7 +70,7 @@ VIRDOMAIN = {
     "pinVcpu": "yes", "pinVcpuFlags": "yes", "vcpuPinInfo": "yes", "schedulerType": "yes",
     "schedulerParameters": "yes", "schedulerParametersFlags": "yes", "setSchedulerParameters": "yes",
     "setSchedulerParametersFlags": "yes", "setVcpusFlags": "yes", "setMemoryFlags": "yes",
-    "autostart": "yes", "setAutostart": "yes", "isUpdated": "yes",
+    "autostart": "yes", "setAutostart": "yes", "isUpdated": "yes", "metadata": "yes", "setMetadata": "yes",
     # save images and dumps
     "saveFlags": "yes", "managedSave": "yes", "hasManagedSaveImage": "yes", "managedSaveRemove": "yes",
     "coreDump": "yes",

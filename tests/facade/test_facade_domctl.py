@@ -134,3 +134,36 @@ def test_set_vcpus_and_memory_flags(conn, simhost):
 
 def test_is_updated(conn):
     assert a_guest(conn).isUpdated() == 0
+
+
+PV = """<domain type='xen'><name>{name}</name><memory>131072</memory><vcpu>1</vcpu>
+<os><type>linux</type><kernel>/boot/vmlinuz</kernel></os></domain>"""
+
+
+def test_metadata_description_is_kept_in_the_config(tconn):
+    kind, conn, host = tconn
+    dom = conn.defineXML(PV.format(name="md-guest"))
+    with pytest.raises(libvirt.libvirtError) as e:
+        dom.metadata(libvirt.VIR_DOMAIN_METADATA_DESCRIPTION)
+    assert e.value.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_METADATA
+    assert dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_DESCRIPTION, "web & db <front>", None, None, 0) == 0
+    assert dom.metadata(libvirt.VIR_DOMAIN_METADATA_DESCRIPTION) == "web & db <front>"
+    again = libvirt.open(conn.getURI())       # another connection reads the stored config
+    try:
+        assert again.lookupByName("md-guest").metadata(libvirt.VIR_DOMAIN_METADATA_DESCRIPTION) == "web & db <front>"
+    finally:
+        again.close()
+    dom.create()
+    assert dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_DESCRIPTION, "running now", None, None, 0) == 0
+    assert dom.metadata(libvirt.VIR_DOMAIN_METADATA_DESCRIPTION) == "running now" and dom.isActive() == 1
+    dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_DESCRIPTION, None, None, None, 0)
+    with pytest.raises(libvirt.libvirtError) as e:
+        dom.metadata(libvirt.VIR_DOMAIN_METADATA_DESCRIPTION)
+    assert e.value.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_METADATA
+    with pytest.raises(libvirt.libvirtError) as e:
+        dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_TITLE, "t", None, None, 0)
+    assert e.value.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT
+    transient = conn.createXML(PV.format(name="md-transient"), 0)
+    with pytest.raises(libvirt.libvirtError) as e:
+        transient.setMetadata(libvirt.VIR_DOMAIN_METADATA_DESCRIPTION, "x", None, None, 0)
+    assert e.value.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID

@@ -336,6 +336,10 @@ class LibxlToolstack(Toolstack):
         if crash:
             self._run("virDomainCoreDump", "destroy", domid)
 
+    def update_running_xml(self, uuid: str, xml: str) -> None:
+        if self.store.load_running(uuid) is not None:
+            self.store.save_running(uuid, xml)
+
     def pin_vcpu(self, uuid: str, vcpu: int, cpus: list[int]) -> None:
         """``xl vcpu-pin <id> <vcpu> <cpus>`` (libxl_set_vcpuaffinity)."""
         self._simple(uuid, "virDomainPinVcpu", "vcpu-pin", str(vcpu), ",".join(map(str, cpus)))

@@ -148,6 +148,9 @@ class Toolstack:
     def core_dump(self, uuid: str, path: str, *, live: bool, crash: bool) -> None:
         self._unsupported("virDomainCoreDump")
 
+    def update_running_xml(self, uuid: str, xml: str) -> None:
+        """Record a running domain's changed live definition (where the toolstack keeps one apart)."""
+
     def sched_credit_set(self, uuid: str, weight: int | None, cap: int | None) -> None:
         self._unsupported("virDomainSetSchedulerParameters")
 

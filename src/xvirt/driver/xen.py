@@ -772,6 +772,33 @@ class XenDriver:
             raise _ds.not_running()
         self.ts.core_dump(uuid, str(path), live=live, crash=crash)
 
+    # -- metadata (issue 13): the domain XML's <description>, kept where the toolstack keeps configs --
+    def description(self, uuid: str) -> str | None:
+        import xml.etree.ElementTree as ET
+        node = ET.fromstring(self.xml_desc(uuid)).find("description")
+        return node.text or "" if node is not None else None
+
+    def set_description(self, uuid: str, text: str | None) -> None:
+        """Define the domain again with ``<description>`` changed (XenD ``op=new`` keeps it as the
+        config's ``description``; libxl: xvirt's stored definition); a transient domain has no
+        config to change. The XML is the driver's own (``xml_desc``), edited in place."""
+        import xml.etree.ElementTree as ET
+        if not self.is_persistent(uuid):
+            raise OperationInvalidError("Requested operation is not valid: cannot change the metadata of a "
+                                        "transient domain")
+        root = ET.fromstring(self.xml_desc(uuid))
+        node = root.find("description")
+        if node is not None:
+            root.remove(node)
+        if text:
+            node = ET.Element("description")
+            node.text = text
+            after = [i for i, child in enumerate(root) if child.tag in ("name", "uuid")]
+            root.insert(after[-1] + 1 if after else 0, node)
+        xml = ET.tostring(root, encoding="unicode")
+        self.ts.define_xml(xml)
+        if self.running_id(uuid) is not None:
+            self.ts.update_running_xml(uuid, xml)   # libxl: the live definition too
 
 XL_PATHS = ("/usr/sbin/xl", "/usr/local/sbin/xl")
 
