@@ -244,3 +244,43 @@ for _fn in (metadata, setMetadata):
     setattr(virDomain, _fn.__name__, _fn)
     METHODS[_fn.__name__] = _fn
 del _fn
+
+
+# -- device hot-plug --------------------------------------------------------------------------------------
+def _affect(flags: int, function: str) -> tuple:
+    _check_flags(flags, LIVE | CONFIG, function)
+    f = int(flags)
+    return (None if not f & (LIVE | CONFIG) else bool(f & LIVE)), bool(f & CONFIG)
+
+
+@_api
+def attachDevice(self, xml: str) -> int:
+    self._o.attach_device(xml)
+    return 0
+
+
+@_api
+def attachDeviceFlags(self, xml: str, flags: int = 0) -> int:
+    live, config = _affect(flags, "virDomainAttachDeviceFlags")
+    self._o.attach_device(xml, live=live, config=config)
+    return 0
+
+
+@_api
+def detachDevice(self, xml: str) -> int:
+    self._o.detach_device(xml)
+    return 0
+
+
+@_api
+def detachDeviceFlags(self, xml: str, flags: int = 0) -> int:
+    live, config = _affect(flags, "virDomainDetachDeviceFlags")
+    self._o.detach_device(xml, live=live, config=config)
+    return 0
+
+
+for _fn in (attachDevice, attachDeviceFlags, detachDevice, detachDeviceFlags):
+    _fn.__qualname__ = f"virDomain.{_fn.__name__}"
+    setattr(virDomain, _fn.__name__, _fn)
+    METHODS[_fn.__name__] = _fn
+del _fn

@@ -224,6 +224,13 @@ class Domain:
     def set_description(self, text: str | None) -> None:
         self._op("set_description", "virDomainSetMetadata", text)
 
+    def attach_device(self, xml: str, *, live: bool | None = None, config: bool = False) -> None:
+        """Hot-plug a ``<disk>`` or ``<interface>`` (``live`` None: as the domain is now)."""
+        self._op("attach_device", "virDomainAttachDevice", xml, live=live, config=config)
+
+    def detach_device(self, xml: str, *, live: bool | None = None, config: bool = False) -> None:
+        self._op("detach_device", "virDomainDetachDevice", xml, live=live, config=config)
+
     def pin_vcpu(self, vcpu: int, cpus) -> None:
         """Let vCPU ``vcpu`` run only on ``cpus`` (physical CPU numbers)."""
         self._op("pin_vcpu", "virDomainPinVcpu", int(vcpu), [int(c) for c in cpus])

@@ -76,7 +76,9 @@ VIRDOMAIN = {
     "coreDump": "yes",
     # not implemented
     "migrate": "no", "coreDumpWithFormat": "no",
-    "attachDevice": "no", "detachDevice": "no",
+    # device hot-plug (disks, interfaces)
+    "attachDevice": "yes", "detachDevice": "yes", "attachDeviceFlags": "yes", "detachDeviceFlags": "yes",
+    # not implemented
     "snapshotCreateXML": "no", "hostname": "no", "reset": "no",
 }
 

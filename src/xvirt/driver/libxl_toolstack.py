@@ -336,6 +336,51 @@ class LibxlToolstack(Toolstack):
         if crash:
             self._run("virDomainCoreDump", "destroy", domid)
 
+    def attach_device(self, uuid: str, dev, *, live: bool, config: bool) -> None:
+        """Live: ``xl block-attach`` / ``network-attach``; config: the stored definition gets the
+        device (libvirt's libxl driver does both for AFFECT_LIVE|AFFECT_CONFIG)."""
+        from .devices import xl_attach_args
+        what = "virDomainAttachDevice"
+        if config:
+            def change(d):
+                items = d.disks if dev.kind == "disk" else d.nets
+                if any(_same(x, dev) for x in items):
+                    raise OperationFailedError(f"operation failed: target {dev.ref} already exists")
+                items.append(copy.deepcopy(dev.model))
+            self._update_def(uuid, what, change)
+        if live:
+            sub = "block-attach" if dev.kind == "disk" else "network-attach"
+            self._simple(uuid, what, sub, *xl_attach_args(dev))
+            self._change_running(uuid, lambda items: items.append(copy.deepcopy(dev.model)), dev.kind)
+
+    def detach_device(self, uuid: str, dev, *, live: bool, config: bool) -> None:
+        what = "virDomainDetachDevice"
+        if config:
+            def change(d):
+                items = d.disks if dev.kind == "disk" else d.nets
+                keep = [x for x in items if not _same(x, dev)]
+                if len(keep) == len(items):
+                    raise OperationFailedError(f"operation failed: no device {dev.ref} in the definition")
+                items[:] = keep
+            self._update_def(uuid, what, change)
+        if live:
+            sub = "block-detach" if dev.kind == "disk" else "network-detach"
+            self._simple(uuid, what, sub, dev.ref)
+            self._change_running(uuid, lambda items: items.__setitem__(
+                slice(None), [x for x in items if not _same(x, dev)]), dev.kind)
+
+    def _change_running(self, uuid: str, change, kind: str) -> None:
+        """Keep the live definition (``running/<uuid>.xml``) in step with a hot-plug."""
+        xml = self.store.load_running(uuid)
+        if xml is None:
+            return
+        try:
+            d = _parse(xml)
+        except XMLError:
+            return
+        change(d.disks if kind == "disk" else d.nets)
+        self.store.save_running(uuid, _format(d))
+
     def update_running_xml(self, uuid: str, xml: str) -> None:
         if self.store.load_running(uuid) is not None:
             self.store.save_running(uuid, xml)
@@ -459,3 +504,11 @@ class LibxlToolstack(Toolstack):
 
     def autostart_uuids(self) -> list[str]:
         return [u for u in self.store.uuids() if self.store.autostart(u)]
+
+
+def _same(item, dev) -> bool:
+    """A definition's disk or interface is the one ``dev`` names (target / MAC)."""
+    if dev.kind == "disk":
+        return getattr(item, "target", None) == dev.model.target
+    mac = getattr(item, "mac", None)
+    return bool(mac) and mac.lower() == (dev.model.mac or "").lower()

@@ -148,6 +148,12 @@ class Toolstack:
     def core_dump(self, uuid: str, path: str, *, live: bool, crash: bool) -> None:
         self._unsupported("virDomainCoreDump")
 
+    def attach_device(self, uuid: str, dev, *, live: bool, config: bool) -> None:
+        self._unsupported("virDomainAttachDevice")
+
+    def detach_device(self, uuid: str, dev, *, live: bool, config: bool) -> None:
+        self._unsupported("virDomainDetachDevice")
+
     def update_running_xml(self, uuid: str, xml: str) -> None:
         """Record a running domain's changed live definition (where the toolstack keeps one apart)."""
 

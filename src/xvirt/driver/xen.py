@@ -799,6 +799,53 @@ class XenDriver:
         self.ts.define_xml(xml)
         if self.running_id(uuid) is not None:
             self.ts.update_running_xml(uuid, xml)   # libxl: the live definition too
+    # -- device hot-plug (issue 13): XenD device_create/device_destroy, xl block-/network-attach ----
+    def attach_device(self, uuid: str, xml: str, *, live: bool | None = None, config: bool = False) -> None:
+        """Attach a ``<disk>`` or ``<interface>``. ``live`` None means the current state (running:
+        live, else the config). An interface without a MAC gets one in Xen's 00:16:3e range."""
+        from .devices import parse_device_xml
+        dev = parse_device_xml(xml)
+        running = self.running_id(uuid) is not None
+        if not running:
+            self.lookup_uuid(uuid)
+        live = running if live is None else live
+        if live and not running:
+            raise _ds.not_running()
+        if not live and not config:
+            config = True
+        if config and not self.is_persistent(uuid):
+            raise OperationInvalidError("Requested operation is not valid: cannot change the config of a "
+                                        "transient domain")
+        if dev.kind == "interface" and not dev.model.mac:
+            import dataclasses as _dc
+            mac = "00:16:3e:%02x:%02x:%02x" % tuple(os.urandom(3))
+            dev = _dc.replace(dev, model=_dc.replace(dev.model, mac=mac), xml=_with_mac(dev.xml, mac))
+        self.ts.attach_device(uuid, dev, live=live, config=config)
+
+    def detach_device(self, uuid: str, xml: str, *, live: bool | None = None, config: bool = False) -> None:
+        from .devices import parse_device_xml
+        dev = parse_device_xml(xml)
+        running = self.running_id(uuid) is not None
+        if not running:
+            self.lookup_uuid(uuid)
+        live = running if live is None else live
+        if live and not running:
+            raise _ds.not_running()
+        if not live and not config:
+            config = True
+        if dev.kind == "interface" and not dev.model.mac:
+            raise InvalidArgError("invalid argument: an interface to detach is named by its <mac address=...>")
+        self.ts.detach_device(uuid, dev, live=live, config=config)
+
+
+def _with_mac(xml: str, mac: str) -> str:
+    """``xml`` (an ``<interface>`` element) with a ``<mac address=...>`` child first."""
+    import xml.etree.ElementTree as ET
+    root = ET.fromstring(xml)
+    node = ET.Element("mac", {"address": mac})
+    root.insert(0, node)
+    return ET.tostring(root, encoding="unicode")
+
 
 XL_PATHS = ("/usr/sbin/xl", "/usr/local/sbin/xl")
 

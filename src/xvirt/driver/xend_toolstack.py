@@ -273,6 +273,17 @@ class XendToolstack(Toolstack):
             node[1:] = [value]
         self.dir_op("new", "virDomainSetAutostart", config=sxp.show(config))
 
+    def attach_device(self, uuid: str, dev, *, live: bool, config: bool) -> None:
+        """libvirt's xenDaemonAttachDeviceFlags: ``op=device_create config=(vbd ...)``; XenD
+        changes the running domain and, for a managed one, its config together."""
+        from .devices import xend_config
+        self.op(uuid, "device_create", "virDomainAttachDevice", config=xend_config(dev))
+
+    def detach_device(self, uuid: str, dev, *, live: bool, config: bool) -> None:
+        """``op=device_destroy type=vbd|vif dev=<target or MAC>`` (xend's destroyDevice looks a
+        non-numeric id up by the backend's ``dev`` / the device's MAC)."""
+        self.op(uuid, "device_destroy", "virDomainDetachDevice", type=dev.xen_class, dev=dev.ref)
+
     def core_dump(self, uuid: str, path: str, *, live: bool, crash: bool) -> None:
         # libvirt's xenDaemonDomainCoreDump: op=dump file=... live=0|1 crash=0|1
         self.op(uuid, "dump", "virDomainCoreDump", file=path, live=int(live), crash=int(crash))

@@ -58,8 +58,8 @@ class DomainDevStats:
 
 def encode(*, domid: int, uuid: str, stamp_ns: int, active_ns: int, active: bool, devices: list[dict],
            affinity: list[list[int]], weight: int, cap: int) -> bytes:
-    """One domain's file. ``devices``: dicts with kind, devid, name, source, base and rate (per
-    second of active time); ``active_ns`` is the active time at ``stamp_ns``, growing while ``active``."""
+    """One domain's file. ``devices``: dicts with kind, devid, name, source, base, rate (per
+    second of active time) and optionally since_ns (the active time when it was hot-plugged); ``active_ns`` is the active time at ``stamp_ns``, growing while ``active``."""
     doc = {"domid": domid, "uuid": uuid, "stamp_ns": stamp_ns, "active_ns": active_ns, "active": bool(active),
            "devices": devices, "affinity": affinity, "weight": weight, "cap": cap}
     return json.dumps(doc, separators=(",", ":")).encode()
@@ -95,7 +95,8 @@ def decode(raw: bytes, now_ns: int) -> DomainDevStats:
         base, rate = d.get("base"), d.get("rate")
         if not isinstance(base, dict) or not isinstance(rate, dict):
             raise ValueError("device stats file: bad counters")
-        counters = {k: _int(base.get(k, 0), k) + _int(rate.get(k, 0), k) * elapsed // 1_000_000_000
+        ran = max(0, elapsed - _int(d.get("since_ns", 0), "since_ns"))   # active time since it was plugged
+        counters = {k: _int(base.get(k, 0), k) + _int(rate.get(k, 0), k) * ran // 1_000_000_000
                     for k in names}
         name, source = d.get("name"), d.get("source", "")
         if not isinstance(name, str) or not isinstance(source, str):

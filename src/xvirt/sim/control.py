@@ -31,7 +31,8 @@ OPS = {"pause": {}, "unpause": {}, "destroy": {}, "shutdown": {"reason": str}, "
        "set_vcpus": {"vcpus": int}, "start": {"paused": bool}, "delete": {},
        "dump": {"file": str, "live": int, "crash": int}, "sysrq": {"key": int},
        "pincpu": {"vcpu": str, "cpumap": str}, "domain_sched_credit_get": {},
-       "domain_sched_credit_set": {"weight": int, "cap": int}}
+       "domain_sched_credit_set": {"weight": int, "cap": int},
+       "device_create": {"config": str}, "device_destroy": {"type": str, "dev": str}}
 
 
 class _Handler(socketserver.StreamRequestHandler):

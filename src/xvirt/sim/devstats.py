@@ -23,27 +23,26 @@ def devices_of(dom) -> list[dict]:
     """The domain's vbds and vifs with their rates (per second of active time)."""
     out = []
     act = max(1, dom.activity)
-    vifs = 0
-    for n, dev in enumerate(sxp.children(dom.config, "device")):
-        if len(dev) < 2 or not isinstance(dev[1], list) or not dev[1]:
-            continue
-        kind, spec = dev[1][0], dev[1]
+    for kind, devid, spec in dom.devices():
         if kind in ("vbd", "tap"):
-            target = (sxp.child_value(spec, "dev") or f"xvd{chr(97 + n)}").split(":")[0]
+            target = (sxp.child_value(spec, "dev") or f"xvd{chr(97 + (devid - VBD_BASE_DEVID) // 16)}").split(":")[0]
             rd = 3 + act // 50
             wr = 1 + act // 100
-            out.append({"kind": "vbd", "devid": VBD_BASE_DEVID + n * 16, "name": target,
+            out.append({"kind": "vbd", "devid": devid, "name": target,
                         "source": sxp.child_value(spec, "uname") or "", "base": {},
                         "rate": {"rd_req": rd, "rd_sect": rd * 16, "wr_req": wr, "wr_sect": wr * 8,
                                  "oo_req": 0}})
         elif kind == "vif":
             rx, tx = 600 + act * 2, 1500 + act * 4   # as dom0's vif sees them: rx = guest sends
-            out.append({"kind": "vif", "devid": vifs, "name": f"vif{dom.domid}.{vifs}",
+            out.append({"kind": "vif", "devid": devid, "name": f"vif{dom.domid}.{devid}",
                         "source": sxp.child_value(spec, "mac") or "", "base": {},
                         "rate": {"rx_bytes": rx, "rx_packets": rx // 300 + 1, "tx_bytes": tx,
                                  "tx_packets": tx // 500 + 1, "rx_errors": 0, "rx_dropped": 0,
                                  "tx_errors": 0, "tx_dropped": 0}})
-            vifs += 1
+    for dev in out:
+        since = dom.io_since.get((dev["kind"], dev["devid"]))
+        if since:
+            dev["since_ns"] = since
     return out
 
 

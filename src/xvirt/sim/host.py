@@ -246,6 +246,7 @@ class Host:
         dom.paused, dom.dying, dom.saving, dom.shutdown_code = paused, False, False, None
         dom.cpu_ns, dom.cpu_stamp = 0, time.monotonic_ns()
         dom.io_ns, dom.io_stamp, dom.io_active = 0, 0, False
+        dom.io_since.clear()
         dom.start_time = time.time()
         try:
             self._check_record(dom)
@@ -667,6 +668,78 @@ class Host:
                 else:
                     dom.affinity[v] = cpus
             self._publish(dom)
+
+    # -- devices (XenD's device_create / device_destroy; xl block-/network-attach/-detach) --------
+    def op_device_create(self, dom: SimDomain, config) -> None:
+        """Add a vbd or vif to the domain's config and, when it runs, plug it (xenstore nodes,
+        counters from zero)."""
+        try:
+            spec = sxp.parse(config) if isinstance(config, str) else config
+        except Exception as e:  # noqa: BLE001 - a malformed config is the client's problem
+            raise XendOpError(f"Invalid device configuration: {e}") from None
+        if not isinstance(spec, list) or not spec or spec[0] not in ("vbd", "tap", "vif"):
+            raise XendOpError("Invalid device configuration: only vbd, tap and vif can be attached")
+        spec = [x for x in spec if not (isinstance(x, list) and x[:1] == ["devid"])]
+        with self.lock:
+            if dom.dying:
+                raise XendOpError("Domain is not running")
+            kind = "vbd" if spec[0] == "tap" else spec[0]
+            with self._tentative(dom):
+                dom.pin_devids()
+                existing = dom.devices()
+                if kind == "vbd":
+                    name = (sxp.child_value(spec, "dev") or "").split(":")[0]
+                    if not name or not sxp.child_value(spec, "uname"):
+                        raise XendOpError("Invalid device configuration: a vbd needs dev and uname")
+                    if any(k in ("vbd", "tap") and (sxp.child_value(sp, "dev") or "").split(":")[0] == name
+                           for k, _d, sp in existing):
+                        raise XendOpError(f"Device {name} is already connected.")
+                    taken = {d for k, d, _sp in existing if k in ("vbd", "tap")}
+                    devid = next(51712 + 16 * i for i in range(4096) if 51712 + 16 * i not in taken)
+                else:
+                    mac = sxp.child_value(spec, "mac")
+                    if mac and any(k == "vif" and (sxp.child_value(sp, "mac") or "").lower() == mac.lower()
+                                   for k, _d, sp in existing):
+                        raise XendOpError(f"Device with MAC {mac} is already connected.")
+                    devid = max([d for k, d, _sp in existing if k == "vif"], default=-1) + 1
+                spec.append(["devid", str(devid)])
+                dom.config.append(["device", spec])
+            if dom.running:
+                dom.io_since[(kind, devid)] = dom.io_ns + (max(0, time.monotonic_ns() - dom.io_stamp)
+                                                           if dom.io_active and dom.io_stamp else 0)
+                with self.tree.batch():
+                    for path, value in dom.device_nodes(spec[0], devid, spec):
+                        self.tree.write(path, value.encode())
+                self._publish(dom)
+
+    def op_device_destroy(self, dom: SimDomain, type: str, dev: str) -> None:  # noqa: A002 - xend's name
+        """Remove the device of class ``type`` named by ``dev``: its devid, its ``dev`` name (vbd)
+        or MAC (vif), as xend's destroyDevice looks it up."""
+        with self.lock:
+            with self._tentative(dom):
+                dom.pin_devids()
+                found = None
+                for kind, devid, spec in dom.devices():
+                    if (kind if kind != "tap" else "vbd") != (type if type != "tap" else "vbd"):
+                        continue
+                    names = {str(devid), (sxp.child_value(spec, "dev") or "").split(":")[0],
+                             (sxp.child_value(spec, "mac") or "").lower()}
+                    if str(dev).lower() in names - {""}:
+                        found = (kind, devid, spec)
+                        break
+                if found is None:
+                    raise XendOpError(f"Device {dev} not connected")
+                dom.config = [c for c in dom.config if not (isinstance(c, list) and c[:1] == ["device"]
+                                                             and len(c) > 1 and c[1] is found[2])]
+            if dom.running:
+                kind, devid, _spec = found
+                with self.tree.batch():
+                    for path in (f"/local/domain/{dom.domid}/device/{kind}/{devid}",
+                                 f"/local/domain/0/backend/{kind}/{dom.domid}/{devid}"):
+                        if self.tree.exists(path):
+                            self.tree.rm(path)
+                dom.io_since.pop((kind, devid), None)
+                self._publish(dom)
 
     def op_domain_sched_credit_get(self, dom: SimDomain) -> list:
         """XenD's ``domain_sched_credit_get`` (``xc.sched_credit_domain_get``): weight and cap."""

@@ -262,6 +262,51 @@ class Xl:
         d = self.dom(self.find_domain(rest[0]), "dump-core")
         self.host_op("dump", "dump-core", d, file=rest[1], live=1, crash=0)
 
+    def cmd_block_attach(self, argv: list[str]) -> None:
+        """``xl block-attach <Domain> <disk-spec>``: the positional ``target,vdev,access`` form
+        or ``key=value`` pairs (``target=``, ``vdev=``, ``access=``)."""
+        _, rest = self.args(argv, "", 2, "block-attach")
+        d = self.dom(self.find_domain(rest[0]), "block-attach")
+        keys: dict[str, str] = {}
+        positional = []
+        for part in ",".join(rest[1:]).split(","):
+            k, sep, v = part.strip().partition("=")
+            if sep:
+                keys[k] = v
+            elif part.strip():
+                positional.append(part.strip())
+        for k, v in zip(("target", "vdev", "access"), positional):
+            keys.setdefault(k, v)
+        if "target" not in keys or "vdev" not in keys:
+            raise XlExit(1, f"Invalid disk spec: {rest[1]}")
+        target = keys["target"] if ":" in keys["target"] else f"phy:{keys['target']}"
+        mode = "r" if keys.get("access", "w") in ("r", "ro") else "w"
+        cfg = f"(vbd (dev {keys['vdev']}) (uname {target}) (mode {mode}))"
+        self.host_op("device_create", "block-attach", d, config=cfg)
+
+    def cmd_network_attach(self, argv: list[str]) -> None:
+        """``xl network-attach <Domain> [mac=..] [bridge=..]``."""
+        _, rest = self.args(argv, "", 1, "network-attach")
+        d = self.dom(self.find_domain(rest[0]), "network-attach")
+        parts = ["vif"]
+        for kv in rest[1:]:
+            k, sep, v = kv.partition("=")
+            if not sep or k not in ("mac", "bridge", "script", "ip"):
+                raise XlExit(1, f"unrecognized argument `{kv}'")
+            parts.append(f"({k} {v})")
+        self.host_op("device_create", "network-attach", d, config="(" + " ".join(parts) + ")")
+
+    def _detach(self, argv: list[str], sub: str, kind: str) -> None:
+        _, rest = self.args(argv, "", 2, sub)
+        d = self.dom(self.find_domain(rest[0]), sub)
+        self.host_op("device_destroy", sub, d, type=kind, dev=rest[1])
+
+    def cmd_block_detach(self, argv: list[str]) -> None:
+        self._detach(argv, "block-detach", "vbd")
+
+    def cmd_network_detach(self, argv: list[str]) -> None:
+        self._detach(argv, "network-detach", "vif")
+
     def cmd_vcpu_pin(self, argv: list[str]) -> None:
         """``xl vcpu-pin <Domain> <VCPU|all> <CPUs|all>`` (libxl_set_vcpuaffinity)."""
         _, rest = self.args(argv, "", 3, "vcpu-pin")
@@ -379,7 +424,9 @@ COMMANDS = {"list": Xl.cmd_list, "info": Xl.cmd_info, "create": Xl.cmd_create,
             "pause": Xl.cmd_pause, "unpause": Xl.cmd_unpause, "save": Xl.cmd_save,
             "restore": Xl.cmd_restore, "mem-set": Xl.cmd_mem_set, "mem-max": Xl.cmd_mem_max,
             "vcpu-set": Xl.cmd_vcpu_set, "rename": Xl.cmd_rename, "vcpu-pin": Xl.cmd_vcpu_pin,
-            "sched-credit": Xl.cmd_sched_credit, "dump-core": Xl.cmd_dump_core}
+            "sched-credit": Xl.cmd_sched_credit, "dump-core": Xl.cmd_dump_core,
+            "block-attach": Xl.cmd_block_attach, "block-detach": Xl.cmd_block_detach,
+            "network-attach": Xl.cmd_network_attach, "network-detach": Xl.cmd_network_detach}
 
 
 def main(argv: list[str] | None = None) -> int:
