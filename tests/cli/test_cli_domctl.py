@@ -82,3 +82,18 @@ def test_dump_and_autostart(simhost, xv):
     with xvirt.open(simhost.uri) as conn:
         assert conn.lookup_by_name("dump-cli").autostart() is True
     assert xv("autostart", "dump-cli", "--disable").exit_code == 0
+
+
+def test_attach_and_detach_device(simhost, xv, tmp_path):
+    with xvirt.open(simhost.uri) as conn:
+        conn.define_xml(PV.format(name="dev-cli")).create()
+    disk = tmp_path / "disk.xml"
+    disk.write_text("<disk type='block' device='disk'><source dev='/dev/vg0/more'/><target dev='xvdc'/></disk>")
+    r = xv("attach-device", "dev-cli", str(disk))
+    assert r.exit_code == 0 and r.stdout == "Device attached successfully\n\n"
+    assert "xvdc rd_req" in xv("domblkstat", "dev-cli", "xvdc").stdout
+    r = xv("attach-device", "dev-cli", str(disk))
+    assert r.exit_code == 1 and r.stderr.startswith(f"error: Failed to attach device from {disk}")
+    assert xv("detach-device", "dev-cli", str(disk), "--live").stdout == "Device detached successfully\n\n"
+    assert xv("domblkstat", "dev-cli", "xvdc").exit_code == 1
+    assert xv("attach-device", "dev-cli", str(tmp_path / "missing.xml")).exit_code == 1

@@ -1,6 +1,6 @@
-"""virsh's vCPU, scheduler and image commands: vcpupin, schedinfo, managedsave, managedsave-remove, dump.
+"""virsh's vCPU, scheduler, device and image commands: vcpupin, schedinfo, attach-/detach-device, managedsave, dump.
 
-Texts are virsh 9's (tools/virsh-domain.c: ``cmdVcpuPin``, ``cmdSchedinfo``, ``cmdManagedSave``,
+Texts are virsh 9's (tools/virsh-domain.c: ``cmdVcpuPin``, ``cmdSchedinfo``, ``cmdAttachDevice``, ``cmdManagedSave``,
 ``cmdManagedSaveRemove``, ``cmdDump``); a failure prints virsh's ``Failed to ...`` line, then the
 library's message.
 """
@@ -159,4 +159,35 @@ def dump_cmd(session, domain, file, live, crash):
     emit(f"\nDomain '{domain}' dumped to {file}\n")
 
 
-COMMANDS = [vcpupin_cmd, schedinfo_cmd, managedsave_cmd, managedsave_remove_cmd, dump_cmd]
+def _device_cmd(name: str, method: str, verb: str):
+    @click.command(name, cls=VirshCommand)
+    @click.argument("domain")
+    @click.argument("file")
+    @click.option("--live", is_flag=True, help="Affect the running domain.")
+    @click.option("--config", is_flag=True, help="Affect the next boot (the domain's config).")
+    @click.option("--persistent", is_flag=True, help="Live and config when running, else config.")
+    @click.option("--current", is_flag=True, help="Affect the domain as it is now.")
+    @with_session
+    def cmd(session, domain, file, live, config, persistent, current):
+        if current and (live or config):
+            raise CommandError("Options --current and --live/--config are mutually exclusive")
+        try:
+            with open(file, encoding="utf-8") as f:
+                xml = f.read(1 << 20)
+        except (OSError, UnicodeDecodeError) as e:
+            raise CommandError(f"Failed to read file '{file}' to {verb}", str(e)) from None
+        dom = resolve_domain(session.conn, domain)
+        if persistent:
+            live, config = dom.is_active() or None, True
+        kwargs = {"live": True if live else (None if not config else False), "config": bool(config)}
+        _call(lambda: getattr(dom, method)(xml, **kwargs), f"Failed to {verb} device from {file}")
+        emit(f"Device {'attached' if verb == 'attach' else 'detached'} successfully\n")
+    cmd.__doc__ = f"{verb.capitalize()} a <disk> or <interface> from an XML FILE."
+    return cmd
+
+
+attach_device_cmd = _device_cmd("attach-device", "attach_device", "attach")
+detach_device_cmd = _device_cmd("detach-device", "detach_device", "detach")
+
+
+COMMANDS = [attach_device_cmd, detach_device_cmd, vcpupin_cmd, schedinfo_cmd, managedsave_cmd, managedsave_remove_cmd, dump_cmd]
