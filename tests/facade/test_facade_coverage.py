@@ -48,7 +48,7 @@ VIRCONNECT = {
     "secretEventRegisterAny": "yes", "secretEventDeregisterAny": "yes",
     # not implemented: other object kinds
     "listAllNetworks": "no", "listAllStoragePools": "no",
-    "restoreFlags": "no",
+    "restoreFlags": "yes",
 }
 
 VIRDOMAIN = {
@@ -63,11 +63,23 @@ VIRDOMAIN = {
     "undefine": "yes", "undefineFlags": "yes", "rename": "yes",
     # resources
     "setMemory": "yes", "setMaxMemory": "yes", "setVcpus": "yes",
+    # statistics (issue 13 item 2: dom0's device counters, the hypervisor's records)
+    "blockStats": "yes", "blockStatsFlags": "yes", "interfaceStats": "yes", "memoryStats": "yes",
+    "vcpus": "yes", "vcpusFlags": "yes", "getCPUStats": "yes",
+    # vCPUs, scheduler, resources with flags, autostart (issue 13 item 2)
+    "pinVcpu": "yes", "pinVcpuFlags": "yes", "vcpuPinInfo": "yes", "schedulerType": "yes",
+    "schedulerParameters": "yes", "schedulerParametersFlags": "yes", "setSchedulerParameters": "yes",
+    "setSchedulerParametersFlags": "yes", "setVcpusFlags": "yes", "setMemoryFlags": "yes",
+    "autostart": "yes", "setAutostart": "yes", "isUpdated": "yes", "metadata": "yes", "setMetadata": "yes",
+    # save images and dumps
+    "saveFlags": "yes", "managedSave": "yes", "hasManagedSaveImage": "yes", "managedSaveRemove": "yes",
+    "coreDump": "yes",
     # not implemented
-    "saveFlags": "no", "managedSave": "no", "coreDump": "no", "migrate": "no", "autostart": "no",
-    "setAutostart": "no", "vcpus": "no", "setVcpusFlags": "no", "setMemoryFlags": "no", "memoryStats": "no",
-    "blockStats": "no", "interfaceStats": "no", "attachDevice": "no", "detachDevice": "no",
-    "snapshotCreateXML": "no", "hasManagedSaveImage": "no", "hostname": "no", "reset": "no",
+    "migrate": "no", "coreDumpWithFormat": "no",
+    # device hot-plug (disks, interfaces)
+    "attachDevice": "yes", "detachDevice": "yes", "attachDeviceFlags": "yes", "detachDeviceFlags": "yes",
+    # not implemented
+    "snapshotCreateXML": "no", "hostname": "no", "reset": "no",
 }
 
 

@@ -174,7 +174,7 @@ def domrename_cmd(session, domain, new_name):
 @click.option("--disable", is_flag=True, help="Turn autostart off.")
 @with_session
 def autostart_cmd(session, domain, disable):
-    """Autostart a domain when the host starts (toolstacks that keep defined domains: libxl)."""
+    """Autostart a domain when the host starts (XenD: on_xend_start; libxl: xvirt's flag)."""
     dom = resolve_domain(session.conn, domain)
     if disable:
         call(f"Failed to unmark domain '{domain}' as autostarted", dom.set_autostart, False)

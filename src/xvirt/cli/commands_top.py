@@ -18,7 +18,7 @@ import click
 from ..errors import LibvirtError
 from .session import CommandError, Session, session_of
 from .top import (SORT_KEYS, Frame, Sampler, csv_header, csv_row, frame_json, host_facts,
-                  render_text, row_cells, run_loop, sort_rows, summary_lines)
+                  render_text, row_cells, ROW_HEADS, run_loop, sort_rows, summary_lines)
 
 __all__ = ["top_cmd", "ViewState", "handle_key", "SORT_BY_KEY", "live_renderable"]
 
@@ -59,7 +59,7 @@ def live_renderable(frame: Frame, state: ViewState, max_rows: int | None = None)
     if frame.warmup:
         lines.append("warm-up sample: %CPU is shown from the next sample")
     tbl = Table(box=None, pad_edge=False, header_style="reverse", expand=False)
-    heads = ["ID", "S", "%CPU", "%MEM", "TIME", "MEM(MB)", "VCPUS", "NAME"]
+    heads = ROW_HEADS
     sorted_col = {"cpu": "%CPU", "mem": "%MEM", "time": "TIME", "id": "ID", "name": "NAME"}[state.sort]
     for h in heads:
         tbl.add_column(h + ("*" if h == sorted_col else ""), justify="left" if h in ("S", "NAME") else "right",

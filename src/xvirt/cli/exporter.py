@@ -83,6 +83,40 @@ class DomainSample:
     mem_kib: int
     vcpus: int
     cpu_time_ns: int
+    # (target, source path, rd bytes, rd reqs, wr bytes, wr reqs) per disk; (target, rx bytes,
+    # rx packets, rx errors, rx drops, tx bytes, tx packets, tx errors, tx drops) per interface;
+    # (vcpu number, state, time ns) per vCPU: the block.*, net.* and vcpu.* stats groups
+    blocks: tuple = ()
+    nets: tuple = ()
+    vcpu_times: tuple = ()
+
+
+def _groups(st: dict) -> tuple[tuple, tuple, tuple]:
+    g = lambda k: int(st.get(k, 0))  # noqa: E731
+    blocks = tuple((str(st.get(f"block.{i}.name", i)), str(st.get(f"block.{i}.path", "")),
+                    g(f"block.{i}.rd.bytes"), g(f"block.{i}.rd.reqs"), g(f"block.{i}.wr.bytes"), g(f"block.{i}.wr.reqs"))
+                   for i in range(g("block.count")))
+    nets = tuple((str(st.get(f"net.{i}.name", i)), *(g(f"net.{i}.{k}") for k in NET_KEYS))
+                 for i in range(g("net.count")))
+    vcpus = tuple((i, g(f"vcpu.{i}.state"), g(f"vcpu.{i}.time")) for i in range(g("vcpu.current"))
+                  if f"vcpu.{i}.time" in st)
+    return blocks, nets, vcpus
+
+
+NET_KEYS = ("rx.bytes", "rx.pkts", "rx.errs", "rx.drop", "tx.bytes", "tx.pkts", "tx.errs", "tx.drop")
+# kumina/libvirt_exporter's interface series, in NET_KEYS order
+NET_METRICS = (("receive_bytes", "Number of bytes received on a network interface, in bytes."),
+               ("receive_packets", "Number of packets received on a network interface."),
+               ("receive_errors", "Number of packet receive errors on a network interface."),
+               ("receive_drops", "Number of packet receive drops on a network interface."),
+               ("transmit_bytes", "Number of bytes transmitted on a network interface, in bytes."),
+               ("transmit_packets", "Number of packets transmitted on a network interface."),
+               ("transmit_errors", "Number of packet transmit errors on a network interface."),
+               ("transmit_drops", "Number of packet transmit drops on a network interface."))
+BLOCK_METRICS = (("read_bytes", "Number of bytes read from a block device, in bytes."),
+                 ("read_requests", "Number of read requests from a block device."),
+                 ("write_bytes", "Number of bytes written to a block device, in bytes."),
+                 ("write_requests", "Number of write requests to a block device."))
 
 
 @dataclass
@@ -104,7 +138,7 @@ def collect_sample(conn) -> Sample:
         mem = int(st.get("balloon.current", 0))
         doms.append(DomainSample(rec.name, rec.domain.uuid, rec.id, int(st.get("state.state", 0)),
                                  int(st.get("balloon.maximum", mem)), mem, int(st.get("vcpu.current", 0)),
-                                 int(st.get("cpu.time", 0))))
+                                 int(st.get("cpu.time", 0)), *_groups(st)))
     return Sample(doms, conn.request_counts(), time.monotonic() - t0, t0)
 
 
@@ -234,6 +268,26 @@ class LibvirtCollector:
                 "id": GaugeMetricFamily("xvirt_domain_id", "Current Xen domain id of the domain (changes on "
                                         "save/restore, reboot and migration).", labels=labels),
             }
+            dev_labels = ["domain", "uuid", "target_device"]
+            blk = [CounterMetricFamily(f"libvirt_domain_block_stats_{n}", h, labels=dev_labels + ["source_file"])
+                   for n, h in BLOCK_METRICS]
+            net = [CounterMetricFamily(f"libvirt_domain_interface_stats_{n}", h, labels=dev_labels)
+                   for n, h in NET_METRICS]
+            vtime = CounterMetricFamily("libvirt_domain_vcpu_time_seconds", "Amount of CPU time used by the "
+                                        "domain's vCPU, in seconds.", labels=labels + ["vcpu"])
+            vstate = GaugeMetricFamily("libvirt_domain_vcpu_state", "vCPU state: 0 offline, 1 running, 2 blocked.",
+                                       labels=labels + ["vcpu"])
+            for d in sample.domains:
+                for target, path, *values in d.blocks:
+                    for fam, v in zip(blk, values):
+                        fam.add_metric([d.name, d.uuid, target, path], v)
+                for target, *values in d.nets:
+                    for fam, v in zip(net, values):
+                        fam.add_metric([d.name, d.uuid, target], v)
+                for n, state, ns in d.vcpu_times:
+                    vtime.add_metric([d.name, d.uuid, str(n)], ns / 1e9)
+                    vstate.add_metric([d.name, d.uuid, str(n)], state)
+            yield from (*blk, *net, vtime, vstate)
             for d in sample.domains:
                 lv = [d.name, d.uuid]
                 fams["max"].add_metric(lv, d.max_mem_kib * 1024)

@@ -332,6 +332,92 @@ class LibxlToolstack(Toolstack):
     def shutdown(self, uuid: str) -> None:
         self._simple(uuid, "virDomainShutdown", "shutdown")
 
+    def core_dump(self, uuid: str, path: str, *, live: bool, crash: bool) -> None:
+        """``xl dump-core <id> <file>`` (libxl_domain_core_dump; the guest is paused meanwhile
+        unless live, then destroyed when crash is asked, as libvirt's libxl driver does)."""
+        domid = str(self._domid(uuid, "virDomainCoreDump"))
+        if not live:
+            self._run("virDomainCoreDump", "pause", domid)
+        try:
+            self._run("virDomainCoreDump", "dump-core", domid, path)
+        finally:
+            if not live and not crash:
+                self._run("virDomainCoreDump", "unpause", domid)
+        if crash:
+            self._run("virDomainCoreDump", "destroy", domid)
+
+    def attach_device(self, uuid: str, dev, *, live: bool, config: bool) -> None:
+        """Live: ``xl block-attach`` / ``network-attach``; config: the stored definition gets the
+        device (libvirt's libxl driver does both for AFFECT_LIVE|AFFECT_CONFIG)."""
+        from .devices import xl_attach_args
+        what = "virDomainAttachDevice"
+        if config:
+            def change(d):
+                items = d.disks if dev.kind == "disk" else d.nets
+                if any(_same(x, dev) for x in items):
+                    raise OperationFailedError(f"operation failed: target {dev.ref} already exists")
+                items.append(copy.deepcopy(dev.model))
+            self._update_def(uuid, what, change)
+        if live:
+            sub = "block-attach" if dev.kind == "disk" else "network-attach"
+            self._simple(uuid, what, sub, *xl_attach_args(dev))
+            self._change_running(uuid, lambda items: items.append(copy.deepcopy(dev.model)), dev.kind)
+
+    def detach_device(self, uuid: str, dev, *, live: bool, config: bool) -> None:
+        what = "virDomainDetachDevice"
+        if config:
+            def change(d):
+                items = d.disks if dev.kind == "disk" else d.nets
+                keep = [x for x in items if not _same(x, dev)]
+                if len(keep) == len(items):
+                    raise OperationFailedError(f"operation failed: no device {dev.ref} in the definition")
+                items[:] = keep
+            self._update_def(uuid, what, change)
+        if live:
+            sub = "block-detach" if dev.kind == "disk" else "network-detach"
+            self._simple(uuid, what, sub, dev.ref)
+            self._change_running(uuid, lambda items: items.__setitem__(
+                slice(None), [x for x in items if not _same(x, dev)]), dev.kind)
+
+    def _change_running(self, uuid: str, change, kind: str) -> None:
+        """Keep the live definition (``running/<uuid>.xml``) in step with a hot-plug."""
+        xml = self.store.load_running(uuid)
+        if xml is None:
+            return
+        try:
+            d = _parse(xml)
+        except XMLError:
+            return
+        change(d.disks if kind == "disk" else d.nets)
+        self.store.save_running(uuid, _format(d))
+
+    def update_running_xml(self, uuid: str, xml: str) -> None:
+        if self.store.load_running(uuid) is not None:
+            self.store.save_running(uuid, xml)
+
+    def pin_vcpu(self, uuid: str, vcpu: int, cpus: list[int]) -> None:
+        """``xl vcpu-pin <id> <vcpu> <cpus>`` (libxl_set_vcpuaffinity)."""
+        self._simple(uuid, "virDomainPinVcpu", "vcpu-pin", str(vcpu), ",".join(map(str, cpus)))
+
+    def sched_credit_get(self, uuid: str) -> dict[str, int]:
+        """``xl sched-credit -d <id>``: the row's weight and cap."""
+        out = self._run("virDomainGetSchedulerParameters", "sched-credit", "-d",
+                        str(self._domid(uuid, "virDomainGetSchedulerParameters")))
+        for line in out.splitlines()[1:]:
+            parts = line.split()
+            if len(parts) >= 4 and parts[-1].isdigit() and parts[-2].isdigit():
+                return {"weight": int(parts[-2]), "cap": int(parts[-1])}
+        raise OperationFailedError("operation failed: xl sched-credit printed no domain row")
+
+    def sched_credit_set(self, uuid: str, weight: int | None, cap: int | None) -> None:
+        args = []
+        if weight is not None:
+            args += ["-w", str(weight)]
+        if cap is not None:
+            args += ["-c", str(cap)]
+        self._run("virDomainSetSchedulerParameters", "sched-credit", "-d",
+                  str(self._domid(uuid, "virDomainSetSchedulerParameters")), *args)
+
     def reboot(self, uuid: str) -> None:
         self._simple(uuid, "virDomainReboot", "reboot")
 
@@ -428,3 +514,11 @@ class LibxlToolstack(Toolstack):
 
     def autostart_uuids(self) -> list[str]:
         return [u for u in self.store.uuids() if self.store.autostart(u)]
+
+
+def _same(item, dev) -> bool:
+    """A definition's disk or interface is the one ``dev`` names (target / MAC)."""
+    if dev.kind == "disk":
+        return getattr(item, "target", None) == dev.model.target
+    mac = getattr(item, "mac", None)
+    return bool(mac) and mac.lower() == (dev.model.mac or "").lower()

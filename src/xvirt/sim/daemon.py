@@ -33,6 +33,7 @@ def serve(args: argparse.Namespace) -> int:
     from .control import ControlServer
     from .counters import Counters
     from .faults import Faults
+    from .devstats import DevStatsWriter
     from .host import Host, HostSettings, XendOpError
     from .hypervisor import DomainTableWriter
     from .seed import seed_configs
@@ -53,7 +54,8 @@ def serve(args: argparse.Namespace) -> int:
                               cpu_mhz=settings.cpu_mhz, topology=settings.topology())
     xl = args.toolstack == "xl"
     host = Host(settings, tree=tree, table=table, store=ConfigStore(paths.managed),
-                save_area=SaveArea(paths.save), log=log, layout="libxl" if xl else "xend")
+                save_area=SaveArea(paths.save), log=log, layout="libxl" if xl else "xend",
+                devstats=DevStatsWriter(paths.stats, args.host_cpus))
     # with xl the toolstack keeps no defined domains (xvirt's libxl driver keeps them itself):
     # the seeded guests run as transient domains, as ``xl create`` makes them
     loaded = 0 if xl else host.load_managed()

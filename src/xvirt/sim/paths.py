@@ -59,6 +59,11 @@ class SimPaths:
         return os.path.join(self.root, "domtable")
 
     @property
+    def stats(self) -> str:
+        """Per-domain device counters (``xvirt.protocol.devstats``), one file per running domain."""
+        return os.path.join(self.root, "stats")
+
+    @property
     def managed(self) -> str:
         return os.path.join(self.root, "managed")
 
