@@ -75,7 +75,8 @@ def test_dominfo_running_domain(readhost, xv_read):
         assert f"{label:<15} {value}" in lines
     labels = [line[:15].rstrip() for line in lines if line]
     assert labels == ["Id:", "Name:", "UUID:", "OS Type:", "State:", "CPU(s):", "CPU time:", "Max memory:",
-                      "Used memory:", "Persistent:", "Managed save:"]
+                      "Used memory:", "Persistent:", "Autostart:", "Managed save:"]
+    assert f"{'Autostart:':<15} disable" in lines and f"{'Managed save:':<15} no" in lines
     assert f"{'Max memory:':<15} {d['maxmem_kib']} KiB" in lines
     assert f"{'Used memory:':<15} {d['memory_kib']} KiB" in lines
     cpu_line = next(line for line in lines if line.startswith("CPU time:"))
@@ -160,8 +161,12 @@ def test_domstats_all_active_domains_format(readhost, xv_read):
     assert list(stats) == [d["name"] for d in running(readhost)]
     web = stats["web-01"]
     d = _by_name(readhost, "web-01")
-    assert list(web) == ["state.state", "state.reason", "cpu.time", "balloon.current", "balloon.maximum",
-                         "vcpu.current", "vcpu.maximum"]
+    assert list(web)[:7] == ["state.state", "state.reason", "cpu.time", "balloon.current", "balloon.maximum",
+                             "vcpu.current", "vcpu.maximum"]
+    # then every group libvirt fills by default: per-vCPU, block and net (issue 13)
+    rest = list(web)[7:]
+    assert rest[:2 * d["vcpus"]] == [f"vcpu.{i}.{k}" for i in range(d["vcpus"]) for k in ("state", "time")]
+    assert {"block.count", "block.0.name", "block.0.rd.reqs", "net.count", "net.0.rx.bytes"} <= set(rest)
     assert (web["state.state"], web["balloon.current"], web["vcpu.current"]) == ("2", str(d["memory_kib"]),
                                                                                  str(d["vcpus"]))
 

@@ -98,7 +98,7 @@ def dominfo_facts(dom) -> dict:
             "os_type": _try(dom.os_type), "state": fmt.state_name(info.state), "state_code": int(info.state),
             "vcpus": info.vcpus, "cpu_time_ns": info.cpu_time_ns, "max_memory_kib": info.max_mem_kib,
             "used_memory_kib": info.mem_kib, "persistent": _try(dom.is_persistent),
-            "autostart": _try(dom.autostart), "managed_save": False}
+            "autostart": _try(dom.autostart), "managed_save": _try(dom.has_managed_save_image)}
 
 
 @click.command("dominfo", cls=VirshCommand)
