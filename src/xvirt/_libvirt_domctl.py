@@ -284,3 +284,43 @@ for _fn in (attachDevice, attachDeviceFlags, detachDevice, detachDeviceFlags):
     setattr(virDomain, _fn.__name__, _fn)
     METHODS[_fn.__name__] = _fn
 del _fn
+
+
+# -- migration: XenD's relocation service -----------------------------------------------------------------
+MIGRATE_LIVE = 1
+# flags that change nothing on Xen's relocation: PEER2PEER 2, TUNNELLED 4, PERSIST_DEST 8,
+# UNDEFINE_SOURCE 16 are refused rather than ignored; LIVE is passed to XenD
+_MIGRATE_OK = MIGRATE_LIVE
+
+
+@_api
+def migrate(self, dconn, flags: int = 0, dname=None, uri=None, bandwidth: int = 0):
+    from ._libvirt_objects import virConnect
+    _check_flags(flags, _MIGRATE_OK, "virDomainMigrate")
+    if not isinstance(dconn, virConnect) or dconn._o is None:
+        raise InvalidArgError("invalid argument: dconn must be an open virConnect")
+    if dname is not None or uri is not None:
+        from .errors import NoSupportError
+        raise NoSupportError("this function is not supported by the connection driver: virDomainMigrate "
+                             "with a new name or a migration URI")
+    moved = self._o.migrate(dconn._o, live=bool(int(flags) & MIGRATE_LIVE))
+    return dconn._dom(moved)
+
+
+@_api
+def migrateToURI(self, duri: str, flags: int = 0, dname=None, bandwidth: int = 0) -> int:
+    from . import _libvirt_objects as objs
+    _check_flags(flags, _MIGRATE_OK, "virDomainMigrateToURI")
+    dconn = objs.open(duri)
+    try:
+        migrate(self, dconn, flags, dname, None, bandwidth)
+    finally:
+        dconn.close()
+    return 0
+
+
+for _fn in (migrate, migrateToURI):
+    _fn.__qualname__ = f"virDomain.{_fn.__name__}"
+    setattr(virDomain, _fn.__name__, _fn)
+    METHODS[_fn.__name__] = _fn
+del _fn

@@ -224,6 +224,13 @@ class Domain:
     def set_description(self, text: str | None) -> None:
         self._op("set_description", "virDomainSetMetadata", text)
 
+    def migrate(self, dest: "Connection", *, live: bool = False) -> "Domain":
+        """Move the running domain to the host of ``dest`` (XenD relocation); its handle there."""
+        self._conn._check_writable("virDomainMigrate")
+        dest._check_writable("virDomainMigrate")
+        self._drv.migrate(self.uuid, dest._driver, live=bool(live))
+        return dest.lookup_by_uuid(self.uuid)
+
     def attach_device(self, xml: str, *, live: bool | None = None, config: bool = False) -> None:
         """Hot-plug a ``<disk>`` or ``<interface>`` (``live`` None: as the domain is now)."""
         self._op("attach_device", "virDomainAttachDevice", xml, live=live, config=config)

@@ -97,3 +97,15 @@ def test_attach_and_detach_device(simhost, xv, tmp_path):
     assert xv("detach-device", "dev-cli", str(disk), "--live").stdout == "Device detached successfully\n\n"
     assert xv("domblkstat", "dev-cli", "xvdc").exit_code == 1
     assert xv("attach-device", "dev-cli", str(tmp_path / "missing.xml")).exit_code == 1
+
+
+def test_migrate_command(simhost, xv):
+    from xvirt.testing import sim_host
+    with xvirt.open(simhost.uri) as conn:
+        uuid = conn.create_xml(PV.format(name="cli-mover")).uuid
+    with sim_host(1, name="cli-mig-target") as target:
+        r = xv("migrate", "cli-mover", target.uri, "--live")
+        assert r.exit_code == 0 and r.stdout == "\n"
+        assert uuid in {d["uuid"] for d in target.control.truth()["running"]}
+        r = xv("migrate", "web-01", simhost.uri)
+        assert r.exit_code == 1 and r.stderr.startswith("error: Failed to migrate domain 'web-01'")

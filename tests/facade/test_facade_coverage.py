@@ -75,7 +75,8 @@ VIRDOMAIN = {
     "saveFlags": "yes", "managedSave": "yes", "hasManagedSaveImage": "yes", "managedSaveRemove": "yes",
     "coreDump": "yes",
     # not implemented
-    "migrate": "no", "coreDumpWithFormat": "no",
+    "migrate": "yes", "migrateToURI": "yes",
+    "migrate2": "no", "migrateToURI3": "no", "coreDumpWithFormat": "no",
     # device hot-plug (disks, interfaces)
     "attachDevice": "yes", "detachDevice": "yes", "attachDeviceFlags": "yes", "detachDeviceFlags": "yes",
     # not implemented

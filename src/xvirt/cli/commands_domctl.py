@@ -190,4 +190,23 @@ attach_device_cmd = _device_cmd("attach-device", "attach_device", "attach")
 detach_device_cmd = _device_cmd("detach-device", "detach_device", "detach")
 
 
-COMMANDS = [attach_device_cmd, detach_device_cmd, vcpupin_cmd, schedinfo_cmd, managedsave_cmd, managedsave_remove_cmd, dump_cmd]
+@click.command("migrate", cls=VirshCommand)
+@click.argument("domain")
+@click.argument("desturi")
+@click.option("--live", is_flag=True, help="Live migration.")
+@with_session
+def migrate_cmd(session, domain, desturi, live):
+    """Migrate a running domain to the host of DESTURI (XenD's relocation service)."""
+    import xvirt
+    dom = resolve_domain(session.conn, domain)
+    try:
+        dest = xvirt.open(desturi)
+    except LibvirtError as e:
+        raise CommandError(str(e)) from None
+    try:
+        _call(lambda: dom.migrate(dest, live=live), f"Failed to migrate domain '{domain}'")
+    finally:
+        dest.close()
+
+
+COMMANDS = [migrate_cmd, attach_device_cmd, detach_device_cmd, vcpupin_cmd, schedinfo_cmd, managedsave_cmd, managedsave_remove_cmd, dump_cmd]

@@ -154,6 +154,13 @@ class Toolstack:
     def detach_device(self, uuid: str, dev, *, live: bool, config: bool) -> None:
         self._unsupported("virDomainDetachDevice")
 
+    def migrate(self, uuid: str, destination: str, port: int, *, live: bool) -> None:
+        if self.name == "none":
+            self._unsupported("virDomainMigrate")
+        raise NoSupportError(f"this function is not supported by the connection driver: virDomainMigrate "
+                             f"(xvirt migrates through XenD's relocation service; the {self.name} toolstack "
+                             "has none)")
+
     def update_running_xml(self, uuid: str, xml: str) -> None:
         """Record a running domain's changed live definition (where the toolstack keeps one apart)."""
 

@@ -837,6 +837,27 @@ class XenDriver:
             raise InvalidArgError("invalid argument: an interface to detach is named by its <mac address=...>")
         self.ts.detach_device(uuid, dev, live=live, config=config)
 
+    # -- migration (issue 13): XenD's relocation service ------------------------------------------------
+    def migrate(self, uuid: str, dest: "XenDriver", *, live: bool) -> None:
+        """Move running ``uuid`` to the host of ``dest``: XenD ``op=migrate`` towards the target's
+        relocation service (a simulated host's ``relocation.sock``; a real XenD's TCP port 8002).
+        The domain keeps its UUID and gets an id of the target's."""
+        if self.running_id(uuid) is None:
+            self.lookup_uuid(uuid)
+            raise _ds.not_running()
+        t = dest.target
+        if t.domtable:
+            destination, port = SimPaths(os.path.dirname(t.domtable)).relocation, 0
+        elif isinstance(t.xend, tuple):
+            destination, port = t.xend[0], 8002
+        else:
+            raise NoSupportError("this function is not supported by the connection driver: virDomainMigrate "
+                                 "to a host reached without a relocation address")
+        if self.target.domtable and t.domtable and \
+                os.path.realpath(os.path.dirname(t.domtable)) == os.path.realpath(os.path.dirname(self.target.domtable)):
+            raise InvalidArgError("invalid argument: the destination is the source host")
+        self.ts.migrate(uuid, destination, port, live=live)
+
 
 def _with_mac(xml: str, mac: str) -> str:
     """``xml`` (an ``<interface>`` element) with a ``<mac address=...>`` child first."""

@@ -284,6 +284,11 @@ class XendToolstack(Toolstack):
         non-numeric id up by the backend's ``dev`` / the device's MAC)."""
         self.op(uuid, "device_destroy", "virDomainDetachDevice", type=dev.xen_class, dev=dev.ref)
 
+    def migrate(self, uuid: str, destination: str, port: int, *, live: bool) -> None:
+        """libvirt's xenDaemonDomainMigratePerform: ``op=migrate destination= live= port= resource=0``."""
+        self.op(uuid, "migrate", "virDomainMigrate", destination=destination, live=int(live), port=int(port),
+                resource=0)
+
     def core_dump(self, uuid: str, path: str, *, live: bool, crash: bool) -> None:
         # libvirt's xenDaemonDomainCoreDump: op=dump file=... live=0|1 crash=0|1
         self.op(uuid, "dump", "virDomainCoreDump", file=path, live=int(live), crash=int(crash))

@@ -89,6 +89,9 @@ def serve(args: argparse.Namespace) -> int:
         xend = XendServer(host, paths.xend, tcp=tcp, latency=args.xend_latency_ms / 1000.0,
                           counters=counters, faults=faults, allow_non_loopback=args.force_tcp)
         xend.start()
+    from .relocation import RelocationServer
+    relocation = RelocationServer(host, paths.relocation, host.saves.dir)
+    relocation.start()
     done = threading.Event()
     control = ControlServer(host, paths.control, counters=counters, faults=faults, on_stop=done.set,
                             xend_server=xend)
@@ -120,6 +123,7 @@ def serve(args: argparse.Namespace) -> int:
     done.wait()
     log("stopping")
     control.stop()
+    relocation.stop()
     if xend is not None:
         xend.stop()
     xs.stop()

@@ -78,12 +78,15 @@ class SaveArea:
             raise PathRefused(f"Path '{file}' is outside the save directory {self.dir}")
         return path
 
+    @staticmethod
+    def image_bytes(config: list, memory_mib: int) -> bytes:
+        """A save image: the config, then a small stand-in for the memory (distinct, checkable)."""
+        body = sxp.show(config).encode()
+        return SAVE_MAGIC + _LEN.pack(len(body)) + body + (b"\0" * 4096) + _LEN.pack(memory_mib)
+
     def write_image(self, file: str, config: list, memory_mib: int) -> str:
         path = self.resolve(file)
-        body = sxp.show(config).encode()
-        # a small stand-in for the memory image: enough to make files distinct and checkable
-        payload = SAVE_MAGIC + _LEN.pack(len(body)) + body + (b"\0" * 4096) + _LEN.pack(memory_mib)
-        write_atomic(path, payload)
+        write_atomic(path, self.image_bytes(config, memory_mib))
         return path
 
     def read_image(self, file: str) -> list:

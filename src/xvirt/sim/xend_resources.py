@@ -104,6 +104,7 @@ class XendApp:
             "start": self._start, "delete": self._delete, "vcpuinfo": self._vcpuinfo,
             "domain_sched_credit_get": self._sched_get, "domain_sched_credit_set": self._sched_set,
             "device_create": self._device_create, "device_destroy": self._device_destroy,
+            "migrate": self._migrate,
         }
         self._dir_ops: dict[str, Callable] = {
             "create": self._create, "new": self._new, "restore": self._restore, "list": self._list,
@@ -338,6 +339,12 @@ class XendApp:
 
     def _pincpu(self, req, dom) -> Reply:
         self.host.op_pincpu(dom, _form(req.args, "vcpu"), _form(req.args, "cpumap"))
+        return sxp_reply(0)
+
+    def _migrate(self, req, dom) -> Reply:
+        a = req.args
+        self.host.op_migrate(dom, _form(a, "destination"), _form(a, "port", int) if a.get("port") else 0,
+                             _form(a, "live", int) if a.get("live") else 0)
         return sxp_reply(0)
 
     def _device_create(self, req, dom) -> Reply:
