@@ -174,7 +174,7 @@ def _vfb(c: Conf, d: m.DomainDef) -> None:
             c.set("vncdisplay", g.port - 5900)
         if g.listen:
             c.set("vnclisten", g.listen)
-        if g.passwd:
+        if g.passwd is not None:  # an empty password is one (libvirt's xen_xl.c copies it)
             c.set("vncpasswd", g.passwd)
         if g.keymap:
             c.set("keymap", g.keymap)
@@ -191,7 +191,7 @@ def _vfb(c: Conf, d: m.DomainDef) -> None:
             parts.append(f"vncdisplay={g.port - 5900}")
         if g.listen:
             parts.append(f"vnclisten={g.listen}")
-        if g.passwd:
+        if g.passwd is not None:
             parts.append(f"vncpasswd={g.passwd}")
         if g.keymap:
             parts.append(f"keymap={g.keymap}")
