@@ -13,12 +13,12 @@ import sys
 from typing import NamedTuple
 
 from . import __version__
-from .constants import ListFlags, StatsGroups, StatsFlags, DomainState as S
+from .constants import ListFlags, StatsGroups, DomainState as S
 from .domain import Domain
 from .driver import domstats, nodefacts
 from .driver.records import Facts, parse_uuid as _parse_uuid
 from .driver.xen import XenDriver
-from .errors import (ErrorDomain, InvalidArgError, NoConnectError, NoDomainError, NoSupportError,
+from .errors import (ErrorDomain, InvalidArgError, NoDomainError, NoSupportError,
                      OperationDeniedError)
 from .uri import Target, parse_uri
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from ._libvirt_constants import *  # noqa: F401,F403 - the VIR_* constants are this module's API
 from ._libvirt_constants import __all__ as _constant_names
 from ._libvirt_objects import (LIBVIRT_API_VERSION, getVersion, open, openAuth, openReadOnly,  # noqa: A004
-                               registerErrorHandler, virConnect, virDomain, virEventRegisterDefaultImpl,
+                               registerErrorHandler, virConnect, virDomain,
                                virGetLastError, virGetLastErrorCode, virGetLastErrorDomain,
                                virGetLastErrorMessage, virInitialize, virResetLastError)
 from ._libvirt_surface import (module_stubs, virDomainCheckpoint, virDomainSnapshot, virInterface,
@@ -28,7 +28,6 @@ from ._libvirt_surface import (module_stubs, virDomainCheckpoint, virDomainSnaps
 from .errors import LibvirtError as libvirtError
 from . import _libvirt_events as _events
 from ._libvirt_events import *  # noqa: F401,F403 - the event loop API (issue 14)
-from ._libvirt_events import virEventRegisterDefaultImpl  # noqa: F811 - replaces the no-op
 
 _events.install(virConnect)
 

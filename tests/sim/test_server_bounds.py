@@ -67,10 +67,14 @@ def xsd(request):
 def test_idle_connections_do_not_lock_a_fresh_client_out(xsd):
     """512 idle connections (scaled down to 64: the same mechanism) fill every slot; a fresh
     client is still served, taking the slot of the connection idle longest."""
-    h = xsd(max_connections=64, reserve=4, evict_idle=0.2, idle_timeout=600)
+    # evict_idle starts out of reach, so that however slowly the 64 connect (a busy machine) none
+    # of them makes another leave: all 64 hold a slot, then the server's eviction age drops
+    h = xsd(max_connections=64, reserve=4, evict_idle=3600, idle_timeout=600)
     for _ in range(64):
         h.idle_client()
-    assert wait_for(lambda: h.server.connections >= 60)
+    assert wait_for(lambda: h.server.connections == 64)
+    assert h.server.evicted == 0 and h.server.refused == 0
+    h.server.evict_idle = 0.2
     time.sleep(0.3)  # every one of them is now idle for longer than evict_idle
     fresh = [XenstoreClient(h.rw, timeout=5) for _ in range(10)]
     for c in fresh:                                  # kept open: each needs a slot of its own

@@ -12,19 +12,9 @@ from __future__ import annotations
 import click
 
 from . import format as fmt
-from .session import CommandError, VirshCommand, call, emit, resolve_domain, with_session
+from .session import CommandError, VirshCommand, call, emit, read_file, resolve_domain, with_session
 
 __all__ = ["COMMANDS"]
-
-
-def _read_file(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError as e:
-        raise CommandError(f"Failed to open file '{path}': {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise CommandError(f"Failed to read file '{path}': not UTF-8 text") from None
 
 
 def _simple(name: str, method: str, done: str, failed: str, help_text: str) -> click.Command:
@@ -71,7 +61,7 @@ def start_cmd(session, domain):
 @with_session
 def create_cmd(session, file):
     """Create (and start) a transient domain from an XML file."""
-    xml = _read_file(file)
+    xml = read_file(file)
     dom = call(f"Failed to create domain from {file}", session.conn.create_xml, xml)
     emit(f"Domain '{dom.name}' created from {file}\n")
 
@@ -81,7 +71,7 @@ def create_cmd(session, file):
 @with_session
 def define_cmd(session, file):
     """Define (but don't start) a domain from an XML file."""
-    xml = _read_file(file)
+    xml = read_file(file)
     dom = call(f"Failed to define domain from {file}", session.conn.define_xml, xml)
     emit(f"Domain '{dom.name}' defined from {file}\n")
 

@@ -96,6 +96,17 @@ def call(failure: str | None, fn, *args, **kwargs):
         raise CommandError(*([failure] if failure else []), str(e)) from None
 
 
+def read_file(path: str) -> str:
+    """A text file the user named (XML, native config): virsh's error line when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        raise CommandError(f"Failed to open file '{path}': {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"Failed to read file '{path}': not UTF-8 text") from None
+
+
 class VirshCommand(click.Command):
     """A click command with virsh's error printing, exit status and trailing empty line."""
 
