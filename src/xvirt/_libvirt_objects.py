@@ -28,7 +28,7 @@ from .errors import ErrorCode, InvalidArgError, LibvirtError, error_for_code
 
 __all__ = ["virConnect", "virDomain", "open", "openReadOnly", "openAuth", "getVersion",
            "registerErrorHandler", "virGetLastError", "virGetLastErrorCode", "virGetLastErrorDomain",
-           "virGetLastErrorMessage", "virResetLastError", "virInitialize", "virEventRegisterDefaultImpl",
+           "virGetLastErrorMessage", "virResetLastError", "virInitialize",
            "LIBVIRT_API_VERSION"]
 
 # The libvirt-python API level this facade answers to (getVersion()/getLibVersion()): programs
@@ -109,11 +109,6 @@ def virResetLastError() -> None:
 
 def virInitialize() -> int:
     """libvirt's library initialisation: nothing to do here, returns 0."""
-    return 0
-
-
-def virEventRegisterDefaultImpl() -> int:
-    """A no-op returning 0: the facade delivers no events, so there is no event loop to register."""
     return 0
 
 

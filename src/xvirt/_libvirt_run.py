@@ -30,9 +30,11 @@ def install() -> None:
     import xvirt.libvirt as facade
     import xvirt.libvirt_lxc as lxc
     import xvirt.libvirt_qemu as qemu
+    import xvirt.libvirtaio as aio
     sys.modules["libvirt"] = facade
     sys.modules["libvirt_qemu"] = qemu
     sys.modules["libvirt_lxc"] = lxc
+    sys.modules["libvirtaio"] = aio
 
 
 def shim_path() -> str:

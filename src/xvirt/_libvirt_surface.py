@@ -16,6 +16,7 @@ NO_SUPPORT first.
 from __future__ import annotations
 
 from ._libvirt_api import FUNCTIONS, METHODS
+from . import _libvirt_domctl, _libvirt_domstats  # noqa: F401 - virDomain's methods, before the stand-ins
 from ._libvirt_objects import _api, virConnect, virDomain
 from .errors import NoSupportError
 

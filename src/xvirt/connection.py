@@ -13,12 +13,12 @@ import sys
 from typing import NamedTuple
 
 from . import __version__
-from .constants import ListFlags, StatsGroups, StatsFlags, DomainState as S
+from .constants import ListFlags, StatsGroups, DomainState as S
 from .domain import Domain
-from .driver import nodefacts
+from .driver import domstats, nodefacts
 from .driver.records import Facts, parse_uuid as _parse_uuid
 from .driver.xen import XenDriver
-from .errors import (ErrorDomain, InvalidArgError, NoConnectError, NoDomainError, NoSupportError,
+from .errors import (ErrorDomain, InvalidArgError, NoDomainError, NoSupportError,
                      OperationDeniedError)
 from .uri import Target, parse_uri
 
@@ -84,6 +84,8 @@ class Connection:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            from .events import close_source  # issue 14
+            close_source(self)
             self._driver.close()
 
     def is_alive(self) -> bool:
@@ -108,6 +110,12 @@ class Connection:
     def toolstack(self) -> str:
         """The host's toolstack: ``"xend"``, ``"libxl"`` (through ``xl``) or ``"none"``."""
         return self._driver.toolstack
+
+    def events(self, *, kinds=None, uuid: str | None = None, timeout: float | None = None):
+        """Domain events from now on, as an iterator and async iterator of ``xvirt.events.DomainEvent``
+        (see docs/events.md); ``timeout`` ends iteration after that many quiet seconds."""
+        from .events import EventStream, source_for  # issue 14
+        return EventStream(source_for(self), kinds=kinds, uuid=uuid, timeout=timeout)
 
     def request_counts(self) -> dict:
         return self._driver.request_counts()
@@ -148,17 +156,41 @@ class Connection:
                           for x in facts}
             facts = [x for x in facts if (f & ListFlags.PERSISTENT and persistent[x.uuid])
                      or (f & ListFlags.TRANSIENT and not persistent[x.uuid])]
+        return self._filter_extra(f, facts)
+
+    def _filter_extra(self, f: ListFlags, facts: list[Facts]) -> list[Facts]:
+        """libvirt's managed-save, autostart and snapshot filters (each pair: one side, or no
+        filter when both or neither are given). Managed save images are files beside the host's
+        save images (a stat each); autostart is the toolstack's flag (XenD: each record's
+        ``on_xend_start``); Xen's toolstacks keep no snapshots, so no domain has one."""
+        def pair(yes: ListFlags, no: ListFlags, test) -> None:
+            nonlocal facts
+            if bool(f & yes) != bool(f & no):
+                want = bool(f & yes)
+                facts = [x for x in facts if test(x) == want]
+        pair(ListFlags.MANAGEDSAVE, ListFlags.NO_MANAGEDSAVE,
+             lambda x: x.id < 0 and self._driver.has_managed_save(x.uuid))
+        pair(ListFlags.AUTOSTART, ListFlags.NO_AUTOSTART, self._autostart_of)
+        pair(ListFlags.HAS_SNAPSHOT, ListFlags.NO_SNAPSHOT, lambda x: False)
         return facts
+
+    def _autostart_of(self, x: Facts) -> bool:
+        try:
+            return self._driver.autostart(x.uuid)
+        except (NoDomainError, NoSupportError):
+            return False
 
     def list_all_domains(self, flags: int = 0) -> list[Domain]:
         return [self._domain(x.uuid) for x in self._selected(flags, names=False)]
 
     def get_all_domain_stats(self, stats: int = 0, flags: int = 0) -> list[DomainStats]:
         groups = StatsGroups(stats) if stats else (StatsGroups.STATE | StatsGroups.CPU_TOTAL |
-                                                   StatsGroups.BALLOON | StatsGroups.VCPU)
+                                                   StatsGroups.BALLOON | StatsGroups.VCPU |
+                                                   StatsGroups.INTERFACE | StatsGroups.BLOCK)
         list_flags = int(flags) & 0xFF  # the state/persistence filters share libvirt's bit values
         want_state, want_cpu = bool(groups & StatsGroups.STATE), bool(groups & StatsGroups.CPU_TOTAL)
         want_balloon, want_vcpu = bool(groups & StatsGroups.BALLOON), bool(groups & StatsGroups.VCPU)
+        want_block, want_net = bool(groups & StatsGroups.BLOCK), bool(groups & StatsGroups.INTERFACE)
         out = []
         for x in self._selected(list_flags, names=True):
             d: dict = {}
@@ -169,9 +201,23 @@ class Connection:
             if want_balloon:
                 d["balloon.current"], d["balloon.maximum"] = x.mem_kib, x.max_mem_kib
             if want_vcpu:
-                d["vcpu.current"], d["vcpu.maximum"] = x.vcpus, x.max_vcpus
+                d.update(domstats.vcpu_group(x))
+            if want_block or want_net:
+                dev = self._dev_stats_or_none(x)
+                if dev is not None:
+                    if want_block:
+                        d.update(domstats.block_group(dev))
+                    if want_net:
+                        d.update(domstats.net_group(dev))
             out.append(DomainStats(Domain(self, x.uuid), d, x.id, x.name))
         return out
+
+    def _dev_stats_or_none(self, x: Facts):
+        """A running domain's device counters for the block/net groups (None: inactive, gone,
+        or a host without the counters' channel, which leaves the groups out as libvirt does)."""
+        if x.id < 0:
+            return None
+        return self._driver.dev_stats_for(x.id, x.uuid)
 
     # -- lookups ----------------------------------------------------------------------------------
     def lookup_by_id(self, domid: int) -> Domain:

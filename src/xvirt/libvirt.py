@@ -19,19 +19,22 @@ from __future__ import annotations
 from ._libvirt_constants import *  # noqa: F401,F403 - the VIR_* constants are this module's API
 from ._libvirt_constants import __all__ as _constant_names
 from ._libvirt_objects import (LIBVIRT_API_VERSION, getVersion, open, openAuth, openReadOnly,  # noqa: A004
-                               registerErrorHandler, virConnect, virDomain, virEventRegisterDefaultImpl,
+                               registerErrorHandler, virConnect, virDomain,
                                virGetLastError, virGetLastErrorCode, virGetLastErrorDomain,
                                virGetLastErrorMessage, virInitialize, virResetLastError)
 from ._libvirt_surface import (module_stubs, virDomainCheckpoint, virDomainSnapshot, virInterface,
                                virNetwork, virNetworkPort, virNodeDevice, virNWFilter, virNWFilterBinding,
                                virSecret, virStoragePool, virStorageVol, virStream)
 from .errors import LibvirtError as libvirtError
+from . import _libvirt_events as _events
+from ._libvirt_events import *  # noqa: F401,F403 - the event loop API (issue 14)
+
+_events.install(virConnect)
 
 _implemented = ["open", "openReadOnly", "openAuth", "getVersion", "registerErrorHandler", "virGetLastError",
                 "virGetLastErrorCode", "virGetLastErrorDomain", "virGetLastErrorMessage", "virResetLastError",
-                "virInitialize", "virEventRegisterDefaultImpl"]
-# the rest of libvirt's module functions (the event loop, issue 14): NO_SUPPORT stand-ins for
-# whatever is not defined above
+                "virInitialize", *[n for n in _events.__all__ if n != "install"]]
+# the rest of libvirt's module functions: NO_SUPPORT stand-ins for whatever is not defined above
 _stubs = module_stubs(set(_implemented) | set(globals()))
 globals().update(_stubs)
 

@@ -46,3 +46,12 @@ def test_errors_name_position_and_exit_1(tmp_path) -> None:
     assert r.exit_code == 1 and r.stderr.startswith("error: ")
     r = run("domxml-to-native", "xen-xl", str(tmp_path / "missing.xml"), env=NO_HOST)
     assert r.exit_code == 1 and "Failed to open file" in r.stderr
+
+
+@pytest.mark.parametrize("command,fmt", [("domxml-from-native", "xen-xl"), ("domxml-to-native", "xen-xm")])
+def test_a_file_that_is_not_utf8_is_one_error_line_not_a_traceback(tmp_path, command, fmt) -> None:
+    bad = tmp_path / "latin1.cfg"
+    bad.write_bytes(b'name = "caf\xe9"\n')
+    r = Run(None)(command, fmt, str(bad), env=NO_HOST)
+    assert (r.exit_code, r.stdout) == (1, "\n")
+    assert r.stderr == f"error: Failed to read file '{bad}': not UTF-8 text\n"

@@ -194,3 +194,29 @@ def test_two_concurrent_scrapes_cost_one_sample(simhost, served):
     assert ex.collections - before == 1
     assert all(r["libvirt_up"] == [({}, 1.0)] for r in results)
     assert results[0]["libvirt_domain_info_virtual_cpus"] == results[1]["libvirt_domain_info_virtual_cpus"]
+
+
+@pytest.mark.simhost(domains=4)
+def test_block_interface_and_vcpu_series_with_the_common_exporters_names(simhost, served):
+    ex, port = served
+    simhost.control.reset_counters()
+    out = _get(port)
+    truth = {d["name"]: d for d in simhost.control.truth()["running"]}
+    guests = {n for n, d in truth.items() if d["domid"] > 0}
+    read = {lab["domain"]: (lab, v) for lab, v in out["libvirt_domain_block_stats_read_bytes_total"]}
+    assert set(read) == guests
+    for name, (lab, v) in read.items():
+        assert lab["target_device"] == "xvda" and lab["source_file"].startswith("/dev/vg0/") and v % 512 == 0
+    for metric in ("libvirt_domain_block_stats_read_requests_total", "libvirt_domain_block_stats_write_bytes_total",
+                   "libvirt_domain_block_stats_write_requests_total"):
+        assert {lab["domain"] for lab, _ in out[metric]} == guests
+    rx = {lab["domain"]: lab for lab, _ in out["libvirt_domain_interface_stats_receive_bytes_total"]}
+    assert {n: lab["target_device"] for n, lab in rx.items()} == {n: f"vif{truth[n]['domid']}.0" for n in guests}
+    for key in ("receive_packets", "receive_errors", "receive_drops", "transmit_bytes", "transmit_packets",
+                "transmit_errors", "transmit_drops"):
+        assert {lab["domain"] for lab, _ in out[f"libvirt_domain_interface_stats_{key}_total"]} == guests
+    vt = out["libvirt_domain_vcpu_time_seconds_total"]
+    assert len(vt) == sum(d["vcpus"] for d in truth.values())
+    assert {(lab["domain"], lab["vcpu"]) for lab, _ in out["libvirt_domain_vcpu_state"]} == \
+        {(lab["domain"], lab["vcpu"]) for lab, _ in vt}
+    assert simhost.control.counters()["xend_total"] == 0

@@ -1,38 +1,69 @@
 """``define``, ``create`` and ``domrename`` onto a name in use: virsh's two error lines, exit status 1.
 
 The library's line is DomainExistsError's message (XenD's "already in use" mapped to
-VIR_ERR_DOM_EXIST, prefixed with the API that failed); the host is left unchanged.
+VIR_ERR_DOM_EXIST, prefixed with the API that failed); on the libxl toolstack (no XenD; xvirt
+keeps inactive domains in its config directory) the words are libvirt's own. The host is left
+unchanged.
 """
 
+import os
 import uuid as _uuid
 
 import pytest
 
+import xvirt
 from cli_helpers import Run
-
-pytestmark = pytest.mark.simhost(domains=4)
+from xvirt.testing import sim_host
 
 XML = """<domain type='xen'><name>{name}</name><uuid>{uuid}</uuid><memory>131072</memory><vcpu>1</vcpu>
 <os><type>linux</type><kernel>/boot/vmlinuz</kernel></os></domain>"""
 
 
+@pytest.fixture(params=["strict", "xend-only", "libxl"])
+def path(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def simhost(path):
+    """A host with 4 running guests; on libxl also one domain xvirt keeps defined (xl has none)."""
+    with sim_host(domains=4, toolstack="xl" if path == "libxl" else "xend") as host:
+        if path == "libxl":
+            with xvirt.open(host.uri) as c:
+                c.define_xml(XML.format(name="kept-01", uuid=_uuid.uuid4()))
+        yield host
+
+
+def read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def names(host) -> dict:
+    """The host's truth (name by uuid) and xvirt's libxl config files (none on a XenD host)."""
     t = host.control.truth()
-    return {d["uuid"]: d["name"] for d in t["running"] + t["inactive"]}
+    top = os.path.join(host.root, "libxl")
+    files = sorted(os.path.join(d, n) for d, _, ns in os.walk(top) for n in ns)
+    return {"host": {d["uuid"]: d["name"] for d in t["running"] + t["inactive"]},
+            "configs": {f: read(f) for f in files}}
 
 
-def owner(host, where: str) -> tuple[str, str]:
-    """(a name in use, the words XenD uses for its holder)."""
+def owner(host, where: str) -> tuple[str, str, str]:
+    """(a name in use, its uuid, the words XenD uses for its holder)."""
     t = host.control.truth()
     if where == "running":
         d = [d for d in t["running"] if d["domid"] != 0][0]
-        return d["name"], f"domain {d['domid']}"
-    return t["inactive"][0]["name"], "an inactive domain"
+        return d["name"], d["uuid"], f"domain {d['domid']}"
+    if t["inactive"]:
+        return t["inactive"][0]["name"], t["inactive"][0]["uuid"], "an inactive domain"
+    with xvirt.open(host.uri) as c:  # libxl: the domain xvirt keeps
+        kept = c.lookup_by_name(c.list_defined_domains()[0])
+        return kept.name, kept.uuid, "an inactive domain"
 
 
-@pytest.fixture(params=["strict", "xend-only"])
-def run(simhost, request):
-    return Run(simhost.uri if request.param == "strict" else f"xen+unix://{simhost.paths.xend}")
+@pytest.fixture
+def run(simhost, path):
+    return Run(f"xen+unix://{simhost.paths.xend}" if path == "xend-only" else simhost.uri)
 
 
 @pytest.mark.parametrize("where", ["running", "inactive"])
@@ -40,25 +71,28 @@ def run(simhost, request):
     ("define", "virDomainDefineXML", "Error creating domain: "),
     ("create", "virDomainCreateXML", "Error creating domain: "),
 ])
-def test_define_and_create_onto_a_name_in_use(simhost, run, short_tmp, where, command, api, xend_prefix):
-    name, holder = owner(simhost, where)
-    path = f"{short_tmp}/dup.xml"
-    with open(path, "w") as f:
+def test_define_and_create_onto_a_name_in_use(simhost, run, path, short_tmp, where, command, api, xend_prefix):
+    name, uuid, holder = owner(simhost, where)
+    file = f"{short_tmp}/dup.xml"
+    with open(file, "w") as f:
         f.write(XML.format(name=name, uuid=_uuid.uuid4()))
     before = names(simhost)
-    r = run(command, path)
+    r = run(command, file)
     assert (r.exit_code, r.stdout) == (1, "\n")
-    assert r.stderr == (f"error: Failed to {command} domain from {path}\n"
-                        f"error: {api}: {xend_prefix}VM name '{name}' already in use by {holder}\n")
+    words = (f"domain '{name}' already exists with uuid {uuid}" if path == "libxl"
+             else f"{xend_prefix}VM name '{name}' already in use by {holder}")
+    assert r.stderr == f"error: Failed to {command} domain from {file}\nerror: {api}: {words}\n"
     assert names(simhost) == before
 
 
 @pytest.mark.parametrize("where", ["running", "inactive"])
-def test_domrename_onto_a_name_in_use(simhost, run, where):
-    name, holder = owner(simhost, where)
+def test_domrename_onto_a_name_in_use(simhost, run, path, where):
+    name, _, holder = owner(simhost, where)
     other = [d for d in simhost.control.truth()["running"] if d["domid"] != 0 and d["name"] != name][0]
     before = names(simhost)
     r = run("domrename", other["name"], name)
     assert (r.exit_code, r.stdout) == (1, "\n")
-    assert r.stderr == f"error: virDomainRename: VM name '{name}' already in use by {holder}\n"
+    words = (f"domain with name '{name}' already exists" if path == "libxl"
+             else f"VM name '{name}' already in use by {holder}")
+    assert r.stderr == f"error: virDomainRename: {words}\n"
     assert names(simhost) == before

@@ -75,7 +75,7 @@ def test_dominfo_running_domain(readhost, xv_read):
         assert f"{label:<15} {value}" in lines
     labels = [line[:15].rstrip() for line in lines if line]
     assert labels == ["Id:", "Name:", "UUID:", "OS Type:", "State:", "CPU(s):", "CPU time:", "Max memory:",
-                      "Used memory:", "Persistent:", "Managed save:"]
+                      "Used memory:", "Persistent:", "Autostart:", "Managed save:"]
     assert f"{'Max memory:':<15} {d['maxmem_kib']} KiB" in lines
     assert f"{'Used memory:':<15} {d['memory_kib']} KiB" in lines
     cpu_line = next(line for line in lines if line.startswith("CPU time:"))
@@ -160,8 +160,13 @@ def test_domstats_all_active_domains_format(readhost, xv_read):
     assert list(stats) == [d["name"] for d in running(readhost)]
     web = stats["web-01"]
     d = _by_name(readhost, "web-01")
-    assert list(web) == ["state.state", "state.reason", "cpu.time", "balloon.current", "balloon.maximum",
-                         "vcpu.current", "vcpu.maximum"]
+    keys = list(web)
+    assert keys[:7] == ["state.state", "state.reason", "cpu.time", "balloon.current", "balloon.maximum",
+                        "vcpu.current", "vcpu.maximum"]
+    # then virsh's other default groups, in libvirt's order: per-vCPU, block, net
+    groups = [k.split(".")[0] for k in keys[7:]]
+    assert groups == sorted(groups, key=["vcpu", "block", "net"].index) and {"vcpu", "block", "net"} <= set(groups)
+    assert [f"vcpu.{i}.state" in web for i in range(int(web["vcpu.current"]))] == [True] * int(web["vcpu.current"])
     assert (web["state.state"], web["balloon.current"], web["vcpu.current"]) == ("2", str(d["memory_kib"]),
                                                                                  str(d["vcpus"]))
 

@@ -31,7 +31,9 @@ def test_top_batch_five_samples_of_twenty_domains_costs_no_xend_request(simhost)
         rows = frame.split(" NAME\n", 1)[1].splitlines()
         assert len(rows) == 21
         assert ("warm-up" in frame) == (i == 0)
-        assert all((row.split()[2] == "-") == (i == 0) for row in rows)
+        assert all((row.split()[6] == "-") == (i == 0) for row in rows)      # %CPU
+        guests = [row.split() for row in rows if row.split()[0] != "0"]
+        assert all((g[2] == "-") == (i == 0) for g in guests)                  # RDRQ: a delta
 
 
 def test_each_sample_costs_the_same_whatever_the_count(simhost):
@@ -178,5 +180,21 @@ def test_live_view_quits_cleanly_on_ctrl_c(simhost):
         # the way through the pty (it is, about half the time, on this machine's kernel)
         assert code == 0, (code, term.out[-1000:])
         assert b"Traceback" not in term.out, term.out[-2000:]
+    finally:
+        term.close()
+
+
+def test_live_view_refreshes_at_once_on_a_domain_event(simhost):
+    """With a one-minute interval the view still shows a destroyed domain's event and the row goes
+    at once: the event wakes the view instead of the interval."""
+    simhost.control.call("settings", set={"dying_delay": 5.0})
+    victim = simhost.control.truth()["running"][1]["name"]
+    term = Pty(simhost.uri, "-d", "60")
+    try:
+        assert term.read_until(b"NAME") and term.read_until(victim.encode())
+        simhost.control.op("destroy", victim)
+        assert term.read_until(f"event: {victim} Stopped Destroyed (1 events)".encode(), 30), term.out[-800:]
+        term.send(b"q")
+        assert term.wait() == 0
     finally:
         term.close()

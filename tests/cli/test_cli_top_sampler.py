@@ -150,12 +150,13 @@ def test_render_text_marks_warm_up_and_has_the_columns():
     assert lines[1] == "1 domains, 1 active, 1 running, 0 blocked, 0 paused, - inactive"
     assert "warm-up" in lines[3]
     header = next(line for line in lines if line.endswith("NAME"))
-    assert header.split() == ["ID", "S", "%CPU", "%MEM", "TIME", "MEM(MB)", "VCPUS", "NAME"]
-    assert lines[-1].split()[:3] == ["1", "R", "-"]
+    assert header.split() == ["ID", "S", "RDRQ", "WRRQ", "RXBY", "TXBY", "%CPU", "%MEM", "TIME", "MEM(MB)",
+                              "VCPUS", "NAME"]
+    assert lines[-1].split()[:7] == ["1", "R", "-", "-", "-", "-", "-"]
     clock.t += 1
     second = render_text(s.sample()).splitlines()
     assert not any("warm-up" in line for line in second)
-    assert second[-1].split()[:3] == ["1", "R", "25.0"]
+    assert second[-1].split()[:7] == ["1", "R", "-", "-", "-", "-", "25.0"]   # no block/net groups
     assert second[2].startswith("CPU: 25.0%  Mem: 1024 MB (2 MB by guests)")
 
 
@@ -231,3 +232,37 @@ def test_live_renderable_marks_the_sort_column_and_limits_rows():
     assert "%MEM*" in text and "warm-up" in text
     body = [line for line in text.splitlines() if line.split() and line.split()[1:2] == ["R"]]
     assert [line.split()[-1] for line in body] == ["d7", "d6", "d5"]
+
+
+class IoConn(FakeConn):
+    """FakeConn whose samples also carry virt-top's block and net counters: (rd, wr, rx, tx) per call."""
+
+    def __init__(self, script, io):
+        super().__init__(script)
+        self.io = list(io)
+
+    def get_all_domain_stats(self, stats=0, flags=0):
+        recs = super().get_all_domain_stats(stats, flags)
+        rd, wr, rx, tx = self.io.pop(0)
+        for r in recs:
+            r.stats.update({"block.count": 2, "block.0.rd.reqs": rd, "block.0.wr.reqs": wr, "block.1.rd.reqs": 1,
+                            "block.1.wr.reqs": 1, "net.count": 1, "net.0.rx.bytes": rx, "net.0.tx.bytes": tx})
+        return recs
+
+
+def test_block_and_net_columns_are_interval_deltas_and_csv_fills_them():
+    clock = Clock()
+    script = [{"u1": (1, "a", 1, 0, 1024)}, {"u1": (1, "a", 1, 10**9, 1024)}, {"u1": (1, "a", 1, 10, 1024)}]
+    s = Sampler(IoConn(script, [(10, 5, 1000, 2000), (15, 9, 1600, 2100), (3, 1, 50, 60)]),
+                HostFacts(4, 1024 * 1024, "x86_64", 2400), clock=clock, wall=lambda: 0.0)
+    first = s.sample()
+    assert (first.rows[0].rd_req, first.rows[0].rx_bytes) == (None, None)
+    clock.t += 1
+    second = s.sample()
+    r = second.rows[0]
+    assert (r.rd_req, r.wr_req, r.rx_bytes, r.tx_bytes) == (5, 4, 600, 100)
+    assert render_text(second).splitlines()[-1].split()[:6] == ["1", "R", "5", "4", "600", "100"]
+    assert csv_row(second, "h").rstrip("\n").split(",")[-4:] == ["5", "4", "600", "100"]
+    clock.t += 1
+    third = s.sample().rows[0]     # cpu time went back: a new instance, its totals are the delta
+    assert (third.rd_req, third.wr_req, third.rx_bytes, third.tx_bytes) == (4, 2, 50, 60)

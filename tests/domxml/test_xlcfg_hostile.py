@@ -101,6 +101,28 @@ def test_unterminated_strings_and_lists(text: str, line: int, col: int) -> None:
     assert (ei.value.int1, ei.value.int2) == (line, col)
 
 
+@pytest.mark.parametrize("fmt", ["xen-xl", "xen-xm"])
+@pytest.mark.parametrize("text,line,col", [
+    ('name = "g"\n# a comment \udcff\nmemory = 512\n', 2, 13),        # where nothing reads it
+    ('name = "g"\nchannel = [ "name=\udcffx" ]\n', 2, 19),            # in a value
+])
+def test_a_lone_surrogate_is_refused_as_invalid_utf8(text: str, line: int, col: int, fmt: str) -> None:
+    """Text no file could hold (found by test_mutated_configs): refused with its position."""
+    with pytest.raises(ConfSyntaxError) as ei:
+        native_to_xml(text, fmt)
+    assert (ei.value.int1, ei.value.int2) == (line, col)
+    assert "not valid UTF-8" in ei.value.message
+
+
+@pytest.mark.parametrize("text", ['name = "g"\nbuilder = "hvm"\nvnc = 1\nvncpasswd = ""\n',
+                                  'name = "g"\nvfb = [ "type=vnc,vncpasswd=" ]\n'])
+def test_an_empty_vnc_password_survives_the_round_trip(text: str) -> None:
+    """Found by test_mutated_configs: an empty vncpasswd is kept, not dropped on the way back."""
+    xml = native_to_xml(text, "xen-xl")
+    assert "passwd=''" in xml or 'passwd=""' in xml
+    assert native_to_xml(xml_to_native(xml, "xen-xl"), "xen-xl") == xml
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=300))
 def test_binary_junk(data: bytes) -> None:

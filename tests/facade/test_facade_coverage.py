@@ -13,8 +13,12 @@ from xvirt._libvirt_surface import is_unsupported
 MODULE = {
     "open": "yes", "openReadOnly": "yes", "openAuth": "yes", "getVersion": "yes",
     "registerErrorHandler": "yes", "virGetLastError": "yes", "virResetLastError": "yes",
-    "virEventRegisterDefaultImpl": "yes",       # a no-op returning 0
-    "virEventRunDefaultImpl": "no", "virEventAddHandle": "no", "virEventAddTimeout": "no",
+    # the event loop (issue 14)
+    "virEventRegisterDefaultImpl": "yes", "virEventRunDefaultImpl": "yes", "virEventRegisterImpl": "yes",
+    "virEventAddHandle": "yes", "virEventUpdateHandle": "yes", "virEventRemoveHandle": "yes",
+    "virEventAddTimeout": "yes", "virEventUpdateTimeout": "yes", "virEventRemoveTimeout": "yes",
+    "virEventInvokeFreeCallback": "yes", "virEventInvokeHandleCallback": "yes",
+    "virEventInvokeTimeoutCallback": "yes",
     "virInitialize": "yes", "virGetLastErrorCode": "yes", "virGetLastErrorMessage": "yes",
 }
 
@@ -31,12 +35,20 @@ VIRCONNECT = {
     # domain creation and XML
     "defineXML": "yes", "createXML": "yes", "restore": "yes", "domainXMLFromNative": "yes",
     "domainXMLToNative": "yes",
-    # host (issue 13 item 2), and not implemented: events, other object kinds
-    "domainEventRegisterAny": "no", "domainEventDeregisterAny": "no", "domainEventRegister": "no",
+    # host (issue 13 item 2)
     "getCapabilities": "yes", "getSysinfo": "yes", "getFreeMemory": "yes", "getMaxVcpus": "yes",
     "getCellsFreeMemory": "yes", "getMemoryStats": "yes", "getCPUStats": "yes", "getCPUMap": "yes",
-    "createLinux": "yes", "isEncrypted": "yes", "isSecure": "yes", "listAllNetworks": "no", "listAllStoragePools": "no",
-    "restoreFlags": "no", "setKeepAlive": "no", "registerCloseCallback": "no",
+    "createLinux": "yes", "isEncrypted": "yes", "isSecure": "yes",
+    # events (issue 14): lifecycle and reboot fire; the other ids and object kinds register, never fire
+    "domainEventRegisterAny": "yes", "domainEventDeregisterAny": "yes", "domainEventRegister": "yes",
+    "domainEventDeregister": "yes", "registerCloseCallback": "yes", "unregisterCloseCallback": "yes",
+    "setKeepAlive": "yes", "networkEventRegisterAny": "yes", "networkEventDeregisterAny": "yes",
+    "storagePoolEventRegisterAny": "yes", "storagePoolEventDeregisterAny": "yes",
+    "nodeDeviceEventRegisterAny": "yes", "nodeDeviceEventDeregisterAny": "yes",
+    "secretEventRegisterAny": "yes", "secretEventDeregisterAny": "yes",
+    # not implemented: other object kinds
+    "listAllNetworks": "no", "listAllStoragePools": "no",
+    "restoreFlags": "yes",
 }
 
 VIRDOMAIN = {
@@ -51,11 +63,24 @@ VIRDOMAIN = {
     "undefine": "yes", "undefineFlags": "yes", "rename": "yes",
     # resources
     "setMemory": "yes", "setMaxMemory": "yes", "setVcpus": "yes",
+    # statistics (issue 13 item 2: dom0's device counters, the hypervisor's records)
+    "blockStats": "yes", "blockStatsFlags": "yes", "interfaceStats": "yes", "memoryStats": "yes",
+    "vcpus": "yes", "vcpusFlags": "yes", "getCPUStats": "yes",
+    # vCPUs, scheduler, resources with flags, autostart (issue 13 item 2)
+    "pinVcpu": "yes", "pinVcpuFlags": "yes", "vcpuPinInfo": "yes", "schedulerType": "yes",
+    "schedulerParameters": "yes", "schedulerParametersFlags": "yes", "setSchedulerParameters": "yes",
+    "setSchedulerParametersFlags": "yes", "setVcpusFlags": "yes", "setMemoryFlags": "yes",
+    "autostart": "yes", "setAutostart": "yes", "isUpdated": "yes", "metadata": "yes", "setMetadata": "yes",
+    # save images and dumps
+    "saveFlags": "yes", "managedSave": "yes", "hasManagedSaveImage": "yes", "managedSaveRemove": "yes",
+    "coreDump": "yes",
     # not implemented
-    "saveFlags": "no", "managedSave": "no", "coreDump": "no", "migrate": "no", "autostart": "no",
-    "setAutostart": "no", "vcpus": "no", "setVcpusFlags": "no", "setMemoryFlags": "no", "memoryStats": "no",
-    "blockStats": "no", "interfaceStats": "no", "attachDevice": "no", "detachDevice": "no",
-    "snapshotCreateXML": "no", "hasManagedSaveImage": "no", "hostname": "no", "reset": "no",
+    "migrate": "yes", "migrateToURI": "yes",
+    "migrate2": "no", "migrateToURI3": "no", "coreDumpWithFormat": "no",
+    # device hot-plug (disks, interfaces)
+    "attachDevice": "yes", "detachDevice": "yes", "attachDeviceFlags": "yes", "detachDeviceFlags": "yes",
+    # not implemented
+    "snapshotCreateXML": "no", "hostname": "no", "reset": "no",
 }
 
 

@@ -81,11 +81,9 @@ def test_open_failure_is_reported(simhost):
     assert seen == [ei.value.err]
 
 
-def test_events_are_not_pretended(conn):
-    """The facade delivers no events (yet: issue 14): registering the default loop is a no-op,
-    registering a callback is refused with NO_SUPPORT rather than accepted and never called."""
+def test_event_registration_failures_are_libvirt_errors(conn):
+    """Events are delivered (tests/facade/test_facade_events.py); bad registrations are errors."""
     assert libvirt.virEventRegisterDefaultImpl() == 0
-    libvirt.registerErrorHandler(lambda ctx, err: None, None)
     with pytest.raises(libvirt.libvirtError) as ei:
-        conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, lambda *a: None, None)
-    assert ei.value.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT
+        conn.domainEventRegisterAny(None, -1, lambda *a: None, None)
+    assert ei.value.get_error_code() == libvirt.VIR_ERR_INVALID_ARG

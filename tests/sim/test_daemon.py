@@ -72,6 +72,19 @@ def test_start_status_stop(root):
         XendClient(paths.xend).get("/xend/node/")
 
 
+def test_stop_of_a_host_that_ignores_sigterm_returns_once_it_is_gone(root):
+    """stop()'s last resort (SIGKILL after its deadline) also waits for the process to be gone."""
+    st = daemon.start("d", root=root, domains=1, latency_ms=0)
+    pid = st["pid"]
+    os.kill(pid, signal.SIGSTOP)                       # it cannot act on SIGTERM now
+    try:
+        assert daemon.stop("d", root=root, timeout=0.3) is True
+        assert not _pid_running(pid), "stop() must return only once the simulator's process is gone"
+    finally:
+        if _pid_running(pid):
+            os.kill(pid, signal.SIGCONT)
+
+
 def test_state_dir_and_socket_modes(root):
     old = os.umask(0o000)                              # a careless umask must not matter
     try:

@@ -167,7 +167,12 @@ def test_kill9_during_a_define_undefine_burst(host_root):
     threads = [threading.Thread(target=burst, args=(p,)) for p in ("ba", "bb")]
     for t in threads:
         t.start()
-    time.sleep(0.6)
+    # kill in the middle of the burst once it has done enough (a condition, not a time): the
+    # deadline only bounds a burst that stalls, which the assertions below then report
+    deadline = time.monotonic() + 120
+    while (len(acked) <= 60 and not failures and any(t.is_alive() for t in threads)
+           and time.monotonic() < deadline):
+        time.sleep(0.01)
     kill9(host_root)
     stop.set()
     for t in threads:

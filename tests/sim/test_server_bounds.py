@@ -67,10 +67,14 @@ def xsd(request):
 def test_idle_connections_do_not_lock_a_fresh_client_out(xsd):
     """512 idle connections (scaled down to 64: the same mechanism) fill every slot; a fresh
     client is still served, taking the slot of the connection idle longest."""
-    h = xsd(max_connections=64, reserve=4, evict_idle=0.2, idle_timeout=600)
+    # evict_idle starts out of reach, so that however slowly the 64 connect (a busy machine) none
+    # of them makes another leave: all 64 hold a slot, then the server's eviction age drops
+    h = xsd(max_connections=64, reserve=4, evict_idle=3600, idle_timeout=600)
     for _ in range(64):
         h.idle_client()
-    assert wait_for(lambda: h.server.connections >= 60)
+    assert wait_for(lambda: h.server.connections == 64)
+    assert h.server.evicted == 0 and h.server.refused == 0
+    h.server.evict_idle = 0.2
     time.sleep(0.3)  # every one of them is now idle for longer than evict_idle
     fresh = [XenstoreClient(h.rw, timeout=5) for _ in range(10)]
     for c in fresh:                                  # kept open: each needs a slot of its own
@@ -192,16 +196,22 @@ def xend(tmp_path):
 
 
 def test_a_request_dripped_slowly_gets_408_within_the_request_deadline(xend):
+    """A client that keeps dripping bytes of a request it never completes (one byte every 0.1 s,
+    far inside the idle timeout) is answered 408 by the request deadline, whatever the machine's
+    load: the request never becomes whole, so only that deadline can end the exchange."""
     h = xend(request_timeout=0.5, idle_timeout=30)
     s = socket.socket(socket.AF_UNIX)
     s.connect(h.path)
     s.settimeout(10)
-    request = b"GET /xend/node/ HTTP/1.1\r\nHost: x\r\n\r\n"
-    reply = b""
-    for i in range(len(request)):        # one byte every 0.1 s: the whole would take 3.8 s
+    head = b"GET /xend/node/ HTTP/1.1\r\nHost: x\r\nX-Drip: "   # the header never ends
+    s.sendall(head[:1])
+    reply, sent = b"", 1
+    safety = time.monotonic() + 30                       # a bound on the test, not on the server
+    while not reply and time.monotonic() < safety:
         try:
-            s.sendall(request[i:i + 1])
-        except OSError:
+            s.sendall(head[sent:sent + 1] if sent < len(head) else b"a")
+            sent += 1
+        except OSError:                                  # the server answered and closed
             break
         time.sleep(0.1)
         s.setblocking(False)
@@ -211,17 +221,19 @@ def test_a_request_dripped_slowly_gets_408_within_the_request_deadline(xend):
             pass
         finally:
             s.setblocking(True)
-        if reply:
-            break
     s.settimeout(10)
     while True:
-        chunk = s.recv(65536)
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:                           # never answered: reported below
+            break
         if not chunk:
             break
         reply += chunk
     s.close()
-    assert reply.startswith(b"HTTP/1.1 408"), reply[:40]
-    assert i < len(request) - 1 and h.server.timed_out == 1
+    assert reply.startswith(b"HTTP/1.1 408"), ("a request still dripping after the request "
+                                               "deadline must get 408", sent, reply[:40])
+    assert h.server.timed_out == 1
 
 
 def test_slow_connections_do_not_lock_fresh_clients_out(xend):

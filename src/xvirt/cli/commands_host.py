@@ -13,7 +13,7 @@ import click
 
 from ..errors import LibvirtError
 from . import format as fmt
-from .session import CommandError, VirshCommand, emit, json_option, with_session
+from .session import CommandError, VirshCommand, call, emit, json_option, with_session
 
 __all__ = ["COMMANDS", "cpu_stats_text", "cpu_percent_text"]
 
@@ -27,10 +27,7 @@ CPU_FIELDS = (("user", "user:"), ("kernel", "system:"), ("idle", "idle:"), ("iow
 @with_session
 def capabilities_cmd(session, as_json):
     """Capabilities of the hypervisor/driver (XML)."""
-    try:
-        xml = session.conn.capabilities()
-    except LibvirtError as e:
-        raise CommandError("failed to get capabilities", str(e)) from None
+    xml = call("failed to get capabilities", session.conn.capabilities)
     emit(fmt.to_json({"xml": xml}) if as_json else xml)
 
 
@@ -71,10 +68,7 @@ def freecell_cmd(session, cellno, all_, as_json):
 @with_session
 def nodememstats_cmd(session, cell, as_json):
     """Memory statistics of the host (KiB)."""
-    try:
-        stats = session.conn.memory_stats(cell)
-    except LibvirtError as e:
-        raise CommandError("Unable to get memory stats", str(e)) from None
+    stats = call("Unable to get memory stats", session.conn.memory_stats, cell)
     emit(fmt.to_json(stats) if as_json else "".join(f"{k:<7}: {v:20d} KiB\n" for k, v in stats.items()))
 
 
@@ -119,10 +113,7 @@ def nodecpustats_cmd(session, cpu, percent, as_json):
 @with_session
 def sysinfo_cmd(session, as_json):
     """The host's SMBIOS information (XML)."""
-    try:
-        xml = session.conn.sysinfo()
-    except LibvirtError as e:
-        raise CommandError("failed to get sysinfo", str(e)) from None
+    xml = call("failed to get sysinfo", session.conn.sysinfo)
     emit(fmt.to_json({"xml": xml}) if as_json else xml)
 
 

@@ -17,7 +17,7 @@ import click
 from ..constants import ListFlags
 from ..errors import LibvirtError
 from . import format as fmt
-from .session import CommandError, Session, VirshCommand, emit, session_of
+from .session import CommandError, Session, VirshCommand, emit, read_file, session_of
 
 __all__ = ["COMMANDS"]
 
@@ -38,14 +38,6 @@ def plain_errors(fn):
 
 
 # -- domxml-* ----------------------------------------------------------------------------------------
-def _read(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError as e:
-        raise CommandError(f"Failed to open file '{path}': {e.strerror or e}") from None
-
-
 _XCF = click.option("--xend-config-format", "xcf", type=click.IntRange(1, 4), default=4, show_default=True,
                     help="XenD config format version to convert for (1-4).")
 
@@ -57,7 +49,7 @@ _XCF = click.option("--xend-config-format", "xcf", type=click.IntRange(1, 4), de
 def domxml_from_native_cmd(native_format, config, xcf):
     """Convert a native guest configuration (xen-xl, xen-xm, xen-sxpr) to domain XML."""
     from ..domxml import domain_xml_from_native
-    xml = domain_xml_from_native(native_format, _read(config), xend_config_format=xcf)
+    xml = domain_xml_from_native(native_format, read_file(config), xend_config_format=xcf)
     emit(xml if xml.endswith("\n") else xml + "\n")
 
 
@@ -68,7 +60,7 @@ def domxml_from_native_cmd(native_format, config, xcf):
 def domxml_to_native_cmd(native_format, xml, xcf):
     """Convert domain XML to a native guest configuration (xen-xl, xen-xm, xen-sxpr)."""
     from ..domxml import domain_xml_to_native
-    text = domain_xml_to_native(native_format, _read(xml), xend_config_format=xcf)
+    text = domain_xml_to_native(native_format, read_file(xml), xend_config_format=xcf)
     emit(text if text.endswith("\n") else text + "\n")
 
 

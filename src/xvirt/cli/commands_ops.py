@@ -11,29 +11,10 @@ from __future__ import annotations
 
 import click
 
-from ..errors import LibvirtError
 from . import format as fmt
-from .session import CommandError, VirshCommand, emit, resolve_domain, with_session
+from .session import CommandError, VirshCommand, call, emit, read_file, resolve_domain, with_session
 
 __all__ = ["COMMANDS"]
-
-
-def _run(fn, failure: str | None) -> None:
-    """Call ``fn``; on a library error raise virsh's pair of lines (or just the library's)."""
-    try:
-        fn()
-    except LibvirtError as e:
-        raise CommandError(*([failure] if failure else []), str(e)) from None
-
-
-def _read_file(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError as e:
-        raise CommandError(f"Failed to open file '{path}': {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise CommandError(f"Failed to read file '{path}': not UTF-8 text") from None
 
 
 def _simple(name: str, method: str, done: str, failed: str, help_text: str) -> click.Command:
@@ -43,7 +24,7 @@ def _simple(name: str, method: str, done: str, failed: str, help_text: str) -> c
     @with_session
     def command(session, domain):
         dom = resolve_domain(session.conn, domain)
-        _run(getattr(dom, method), failed.format(domain))
+        call(failed.format(domain), getattr(dom, method))
         emit(done.format(domain) + "\n")
     return command
 
@@ -71,7 +52,7 @@ def start_cmd(session, domain):
     if dom.id >= 0:
         raise CommandError("Domain is already active")
     name = dom.name
-    _run(dom.create, f"Failed to start domain '{name}'")
+    call(f"Failed to start domain '{name}'", dom.create)
     emit(f"Domain '{name}' started\n")
 
 
@@ -80,10 +61,9 @@ def start_cmd(session, domain):
 @with_session
 def create_cmd(session, file):
     """Create (and start) a transient domain from an XML file."""
-    xml = _read_file(file)
-    box = {}
-    _run(lambda: box.setdefault("dom", session.conn.create_xml(xml)), f"Failed to create domain from {file}")
-    emit(f"Domain '{box['dom'].name}' created from {file}\n")
+    xml = read_file(file)
+    dom = call(f"Failed to create domain from {file}", session.conn.create_xml, xml)
+    emit(f"Domain '{dom.name}' created from {file}\n")
 
 
 @click.command("define", cls=VirshCommand)
@@ -91,10 +71,9 @@ def create_cmd(session, file):
 @with_session
 def define_cmd(session, file):
     """Define (but don't start) a domain from an XML file."""
-    xml = _read_file(file)
-    box = {}
-    _run(lambda: box.setdefault("dom", session.conn.define_xml(xml)), f"Failed to define domain from {file}")
-    emit(f"Domain '{box['dom'].name}' defined from {file}\n")
+    xml = read_file(file)
+    dom = call(f"Failed to define domain from {file}", session.conn.define_xml, xml)
+    emit(f"Domain '{dom.name}' defined from {file}\n")
 
 
 @click.command("save", cls=VirshCommand)
@@ -108,7 +87,7 @@ def save_cmd(session, domain, file):
     to its own working directory. On a simulated host (xen+sim) it is relative to the host's save
     directory, STATE_DIR/save (see `xvirt sim status`), and paths outside that directory are refused."""
     dom = resolve_domain(session.conn, domain)
-    _run(lambda: dom.save(file), f"Failed to save domain '{domain}' to {file}")
+    call(f"Failed to save domain '{domain}' to {file}", dom.save, file)
     emit(f"\nDomain '{domain}' saved to {file}\n")
 
 
@@ -120,7 +99,7 @@ def restore_cmd(session, file):
 
     FILE is resolved by XenD on the Xen host, as for `save`: on a simulated host (xen+sim) relative to
     its save directory, STATE_DIR/save; paths outside that directory are refused."""
-    _run(lambda: session.conn.restore(file), f"Failed to restore domain from {file}")
+    call(f"Failed to restore domain from {file}", session.conn.restore, file)
     emit(f"Domain restored from {file}\n")
 
 
@@ -139,7 +118,7 @@ def setmem_cmd(session, domain, size):
     """Change the memory allocation (SIZE in KiB unless suffixed: M, MiB, G, ...)."""
     kib = _size(size)
     dom = resolve_domain(session.conn, domain)
-    _run(lambda: dom.set_memory(kib), None)
+    call(None, dom.set_memory, kib)
 
 
 @click.command("setmaxmem", cls=VirshCommand)
@@ -150,7 +129,7 @@ def setmaxmem_cmd(session, domain, size):
     """Change the maximum memory limit (SIZE in KiB unless suffixed)."""
     kib = _size(size)
     dom = resolve_domain(session.conn, domain)
-    _run(lambda: dom.set_max_memory(kib), "Unable to change MaxMemorySize")
+    call("Unable to change MaxMemorySize", dom.set_max_memory, kib)
 
 
 @click.command("setvcpus", cls=VirshCommand)
@@ -166,7 +145,7 @@ def setvcpus_cmd(session, domain, count):
     except ValueError:
         raise CommandError(f"Numeric value '{count}' for <count> option is malformed or out of range") from None
     dom = resolve_domain(session.conn, domain)
-    _run(lambda: dom.set_vcpus(n), None)
+    call(None, dom.set_vcpus, n)
 
 
 @click.command("domrename", cls=VirshCommand)
@@ -176,7 +155,7 @@ def setvcpus_cmd(session, domain, count):
 def domrename_cmd(session, domain, new_name):
     """Rename a domain."""
     dom = resolve_domain(session.conn, domain)
-    _run(lambda: dom.rename(new_name), None)
+    call(None, dom.rename, new_name)
     emit("Domain successfully renamed\n")
 
 
@@ -185,13 +164,13 @@ def domrename_cmd(session, domain, new_name):
 @click.option("--disable", is_flag=True, help="Turn autostart off.")
 @with_session
 def autostart_cmd(session, domain, disable):
-    """Autostart a domain when the host starts (toolstacks that keep defined domains: libxl)."""
+    """Autostart a domain when the host starts (XenD: on_xend_start; libxl: xvirt's flag)."""
     dom = resolve_domain(session.conn, domain)
     if disable:
-        _run(lambda: dom.set_autostart(False), f"Failed to unmark domain '{domain}' as autostarted")
+        call(f"Failed to unmark domain '{domain}' as autostarted", dom.set_autostart, False)
         emit(f"Domain '{domain}' unmarked as autostarted\n")
     else:
-        _run(lambda: dom.set_autostart(True), f"Failed to mark domain '{domain}' as autostarted")
+        call(f"Failed to mark domain '{domain}' as autostarted", dom.set_autostart, True)
         emit(f"Domain '{domain}' marked as autostarted\n")
 
 

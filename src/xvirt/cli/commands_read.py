@@ -12,7 +12,7 @@ import click
 from ..constants import ListFlags, StatsFlags, StatsGroups
 from ..errors import LibvirtError
 from . import format as fmt
-from .session import CommandError, VirshCommand, emit, json_option, resolve_domain, with_session
+from .session import CommandError, VirshCommand, call, emit, json_option, resolve_domain, with_session
 
 __all__ = ["COMMANDS"]
 
@@ -68,10 +68,7 @@ def list_cmd(session, all_, inactive, persistent, transient, state_running, stat
                            else "Options --table and --id are mutually exclusive")
     flags = _list_flags(all_, inactive, state_running, state_paused, state_shutoff, state_other,
                         persistent, transient)
-    try:
-        rows = list_rows(session.conn, flags)
-    except LibvirtError as e:
-        raise CommandError("Failed to list domains", str(e)) from None
+    rows = call("Failed to list domains", list_rows, session.conn, flags)
     if as_json:
         emit(fmt.to_json([{"id": r["id"], "name": r["name"], "uuid": r["uuid"], "state": r["state"],
                            "state_code": r["state_code"]} for r in rows]))
@@ -98,7 +95,7 @@ def dominfo_facts(dom) -> dict:
             "os_type": _try(dom.os_type), "state": fmt.state_name(info.state), "state_code": int(info.state),
             "vcpus": info.vcpus, "cpu_time_ns": info.cpu_time_ns, "max_memory_kib": info.max_mem_kib,
             "used_memory_kib": info.mem_kib, "persistent": _try(dom.is_persistent),
-            "autostart": _try(dom.autostart), "managed_save": False}
+            "autostart": _try(dom.autostart), "managed_save": _try(dom.has_managed_save_image)}
 
 
 @click.command("dominfo", cls=VirshCommand)
@@ -223,10 +220,7 @@ def domstats_cmd(session, domains, raw, as_json, **opts):
 @with_session
 def nodeinfo_cmd(session, as_json):
     """Node information (CPUs, topology, memory)."""
-    try:
-        node = session.conn.node_info()
-    except LibvirtError as e:
-        raise CommandError("failed to get node information", str(e)) from None
+    node = call("failed to get node information", session.conn.node_info)
     if as_json:
         emit(fmt.to_json({"model": node.model, "cpus": node.cpus, "mhz": node.mhz, "sockets": node.sockets,
                           "cores_per_socket": node.cores, "threads_per_core": node.threads,
@@ -263,10 +257,7 @@ def uri_cmd(session, as_json):
 @with_session
 def hostname_cmd(session, as_json):
     """The host's name."""
-    try:
-        name = session.conn.hostname()
-    except LibvirtError as e:
-        raise CommandError("failed to get hostname", str(e)) from None
+    name = call("failed to get hostname", session.conn.hostname)
     emit(fmt.to_json({"hostname": name}) if as_json else f"{name}\n")
 
 

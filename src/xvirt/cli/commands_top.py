@@ -18,7 +18,7 @@ import click
 from ..errors import LibvirtError
 from .session import CommandError, Session, session_of
 from .top import (SORT_KEYS, Frame, Sampler, csv_header, csv_row, frame_json, host_facts,
-                  render_text, row_cells, run_loop, sort_rows, summary_lines)
+                  render_text, row_cells, ROW_HEADS, run_loop, sort_rows, summary_lines)
 
 __all__ = ["top_cmd", "ViewState", "handle_key", "SORT_BY_KEY", "live_renderable"]
 
@@ -59,7 +59,7 @@ def live_renderable(frame: Frame, state: ViewState, max_rows: int | None = None)
     if frame.warmup:
         lines.append("warm-up sample: %CPU is shown from the next sample")
     tbl = Table(box=None, pad_edge=False, header_style="reverse", expand=False)
-    heads = ["ID", "S", "%CPU", "%MEM", "TIME", "MEM(MB)", "VCPUS", "NAME"]
+    heads = ROW_HEADS
     sorted_col = {"cpu": "%CPU", "mem": "%MEM", "time": "TIME", "id": "ID", "name": "NAME"}[state.sort]
     for h in heads:
         tbl.add_column(h + ("*" if h == sorted_col else ""), justify="left" if h in ("S", "NAME") else "right",
@@ -72,8 +72,10 @@ def live_renderable(frame: Frame, state: ViewState, max_rows: int | None = None)
 
 
 def run_live(sampler: Sampler, state: ViewState, *, delay: float, iterations: int | None,
-             on_sample=None) -> int:
-    """The interactive view until ``q``, Ctrl-C or ``iterations`` samples (``on_sample`` sees each frame)."""
+             on_sample=None, feed=None) -> int:
+    """The interactive view until ``q``, Ctrl-C or ``iterations`` samples (``on_sample`` sees each frame).
+
+    With an event ``feed`` (cli/event_feed.py) a domain event makes the next sample at once."""
     import termios
     import tty
 
@@ -96,7 +98,16 @@ def run_live(sampler: Sampler, state: ViewState, *, delay: float, iterations: in
             live.refresh()
             deadline = time.monotonic() + delay
             while iterations is None or done < iterations:
-                ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+                fds = [fd] if feed is None else [fd, feed.fd]
+                ready, _, _ = select.select(fds, [], [], max(0.0, deadline - time.monotonic()))
+                if feed is not None and feed.fd in ready:
+                    feed.drain()   # a domain changed: sample now, not at the end of the interval
+                    ev = feed.last
+                    if ev is not None:
+                        total = sum(feed.snapshot().values())
+                        state.message = f"event: {ev.name} {ev.event_name} {ev.detail_name} ({total} events)"
+                    deadline = time.monotonic()
+                    ready = [r for r in ready if r != feed.fd]
                 if ready:
                     data = os.read(fd, 16).decode("utf-8", "replace")
                     action = None
@@ -112,7 +123,8 @@ def run_live(sampler: Sampler, state: ViewState, *, delay: float, iterations: in
                     continue
                 try:
                     frame = sampler.sample()
-                    state.message = ""
+                    if feed is None or not state.message.startswith("event:"):
+                        state.message = ""
                     if on_sample is not None:
                         on_sample(frame)
                 except LibvirtError as e:
@@ -186,7 +198,13 @@ def _top(session, delay, iterations, sort, batch, stream, csv_file, script, as_j
             csv_out.flush()
     try:
         if live:
-            return run_live(sampler, ViewState(sort=sort), delay=delay, iterations=iterations, on_sample=write_csv)
+            from .event_feed import EventFeed
+            feed = EventFeed(conn)
+            try:
+                return run_live(sampler, ViewState(sort=sort), delay=delay, iterations=iterations,
+                                on_sample=write_csv, feed=feed)
+            finally:
+                feed.close()
         first = [True]
 
         def on_frame(frame: Frame) -> None:

@@ -83,6 +83,40 @@ class DomainSample:
     mem_kib: int
     vcpus: int
     cpu_time_ns: int
+    # (target, source path, rd bytes, rd reqs, wr bytes, wr reqs) per disk; (target, rx bytes,
+    # rx packets, rx errors, rx drops, tx bytes, tx packets, tx errors, tx drops) per interface;
+    # (vcpu number, state, time ns) per vCPU: the block.*, net.* and vcpu.* stats groups
+    blocks: tuple = ()
+    nets: tuple = ()
+    vcpu_times: tuple = ()
+
+
+def _groups(st: dict) -> tuple[tuple, tuple, tuple]:
+    g = lambda k: int(st.get(k, 0))  # noqa: E731
+    blocks = tuple((str(st.get(f"block.{i}.name", i)), str(st.get(f"block.{i}.path", "")),
+                    g(f"block.{i}.rd.bytes"), g(f"block.{i}.rd.reqs"), g(f"block.{i}.wr.bytes"), g(f"block.{i}.wr.reqs"))
+                   for i in range(g("block.count")))
+    nets = tuple((str(st.get(f"net.{i}.name", i)), *(g(f"net.{i}.{k}") for k in NET_KEYS))
+                 for i in range(g("net.count")))
+    vcpus = tuple((i, g(f"vcpu.{i}.state"), g(f"vcpu.{i}.time")) for i in range(g("vcpu.current"))
+                  if f"vcpu.{i}.time" in st)
+    return blocks, nets, vcpus
+
+
+NET_KEYS = ("rx.bytes", "rx.pkts", "rx.errs", "rx.drop", "tx.bytes", "tx.pkts", "tx.errs", "tx.drop")
+# kumina/libvirt_exporter's interface series, in NET_KEYS order
+NET_METRICS = (("receive_bytes", "Number of bytes received on a network interface, in bytes."),
+               ("receive_packets", "Number of packets received on a network interface."),
+               ("receive_errors", "Number of packet receive errors on a network interface."),
+               ("receive_drops", "Number of packet receive drops on a network interface."),
+               ("transmit_bytes", "Number of bytes transmitted on a network interface, in bytes."),
+               ("transmit_packets", "Number of packets transmitted on a network interface."),
+               ("transmit_errors", "Number of packet transmit errors on a network interface."),
+               ("transmit_drops", "Number of packet transmit drops on a network interface."))
+BLOCK_METRICS = (("read_bytes", "Number of bytes read from a block device, in bytes."),
+                 ("read_requests", "Number of read requests from a block device."),
+                 ("write_bytes", "Number of bytes written to a block device, in bytes."),
+                 ("write_requests", "Number of write requests to a block device."))
 
 
 @dataclass
@@ -104,7 +138,7 @@ def collect_sample(conn) -> Sample:
         mem = int(st.get("balloon.current", 0))
         doms.append(DomainSample(rec.name, rec.domain.uuid, rec.id, int(st.get("state.state", 0)),
                                  int(st.get("balloon.maximum", mem)), mem, int(st.get("vcpu.current", 0)),
-                                 int(st.get("cpu.time", 0))))
+                                 int(st.get("cpu.time", 0)), *_groups(st)))
     return Sample(doms, conn.request_counts(), time.monotonic() - t0, t0)
 
 
@@ -112,7 +146,7 @@ class Exporter:
     """Owns the connection (reopened after a failure), the single flight and the scrape statistics."""
 
     def __init__(self, uri: str | None = None, *, timeout: float = 10.0, max_age: float = 60.0,
-                 connect=None) -> None:
+                 connect=None, events: bool = True) -> None:
         import xvirt.connection as connection
         self.uri = uri
         self._connect = connect or (lambda: connection.open(uri, readonly=True))
@@ -126,11 +160,34 @@ class Exporter:
         self.timeouts = 0
         self.scrapes = 0
         self._stats_lock = threading.Lock()
+        self.feed = None               # domain events (cli/event_feed.py), when events=True
+        self.events = events
+        self.event_counts: dict[str, int] = {}
+
+    def _watch(self, conn) -> None:
+        """Count the connection's domain events (they survive a reconnection)."""
+        if not self.events:
+            return
+        from .event_feed import EventFeed
+        old, self.feed = self.feed, None
+        if old is not None:
+            for k, n in old.snapshot().items():
+                self.event_counts[k] = self.event_counts.get(k, 0) + n
+            old.close()
+        self.feed = EventFeed(conn)
+
+    def events_total(self) -> dict[str, int]:
+        out = dict(self.event_counts)
+        if self.feed is not None:
+            for k, n in self.feed.snapshot().items():
+                out[k] = out.get(k, 0) + n
+        return out
 
     def _collect(self) -> Sample:
         with self._conn_lock:
             if self._conn is None:
                 self._conn = self._connect()
+                self._watch(self._conn)
             conn = self._conn
         self.collections += 1
         try:
@@ -157,8 +214,10 @@ class Exporter:
             with self._stats_lock:
                 self.timeouts += 1
             last = self.last_good
-            if last is not None and time.monotonic() - last.taken_at <= self.max_age:
-                return last, None
+            feed = self.feed
+            stale = feed is not None and feed.last_event_at >= (last.taken_at if last is not None else 0)
+            if last is not None and time.monotonic() - last.taken_at <= self.max_age and not stale:
+                return last, None   # an event since that sample would make it a lie: then none
             return None, str(e)
         except LibvirtError as e:
             with self._stats_lock:
@@ -167,6 +226,9 @@ class Exporter:
 
     def close(self) -> None:
         with self._conn_lock:
+            if self.feed is not None:
+                self.feed.close()
+                self.feed = None
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -206,6 +268,26 @@ class LibvirtCollector:
                 "id": GaugeMetricFamily("xvirt_domain_id", "Current Xen domain id of the domain (changes on "
                                         "save/restore, reboot and migration).", labels=labels),
             }
+            dev_labels = ["domain", "uuid", "target_device"]
+            blk = [CounterMetricFamily(f"libvirt_domain_block_stats_{n}", h, labels=dev_labels + ["source_file"])
+                   for n, h in BLOCK_METRICS]
+            net = [CounterMetricFamily(f"libvirt_domain_interface_stats_{n}", h, labels=dev_labels)
+                   for n, h in NET_METRICS]
+            vtime = CounterMetricFamily("libvirt_domain_vcpu_time_seconds", "Amount of CPU time used by the "
+                                        "domain's vCPU, in seconds.", labels=labels + ["vcpu"])
+            vstate = GaugeMetricFamily("libvirt_domain_vcpu_state", "vCPU state: 0 offline, 1 running, 2 blocked.",
+                                       labels=labels + ["vcpu"])
+            for d in sample.domains:
+                for target, path, *values in d.blocks:
+                    for fam, v in zip(blk, values):
+                        fam.add_metric([d.name, d.uuid, target, path], v)
+                for target, *values in d.nets:
+                    for fam, v in zip(net, values):
+                        fam.add_metric([d.name, d.uuid, target], v)
+                for n, state, ns in d.vcpu_times:
+                    vtime.add_metric([d.name, d.uuid, str(n)], ns / 1e9)
+                    vstate.add_metric([d.name, d.uuid, str(n)], state)
+            yield from (*blk, *net, vtime, vstate)
             for d in sample.domains:
                 lv = [d.name, d.uuid]
                 fams["max"].add_metric(lv, d.max_mem_kib * 1024)
@@ -231,6 +313,11 @@ class LibvirtCollector:
                                     value=max(0.0, time.monotonic() - sample.taken_at - sample.duration))
             yield GaugeMetricFamily("xvirt_exporter_collection_duration_seconds",
                                     "How long the bulk sample served took to collect.", value=sample.duration)
+        events = CounterMetricFamily("xvirt_events", "Domain events this exporter's connection received, "
+                                     "by type (lifecycle event names, and reboot).", labels=["type"])
+        for key, n in sorted(ex.events_total().items()):
+            events.add_metric([key], n)
+        yield events
         yield CounterMetricFamily("xvirt_exporter_collections", "Bulk samples taken (concurrent scrapes share one).",
                                   value=ex.collections)
         yield CounterMetricFamily("xvirt_exporter_scrapes", "Scrapes served.", value=ex.scrapes)

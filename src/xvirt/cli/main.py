@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from . import commands_host, commands_misc, commands_ops, commands_read
+from . import commands_domctl, commands_domstats, commands_event, commands_host, commands_misc, commands_ops, commands_read
 from .commands_top import top_cmd
 from .session import Session
 
@@ -91,7 +91,8 @@ def cli(ctx: click.Context, uri: str | None, readonly: bool) -> None:
 
 
 for _command in (commands_read.COMMANDS + commands_host.COMMANDS + commands_ops.COMMANDS + [top_cmd]
-                 + commands_misc.COMMANDS):
+                 + commands_misc.COMMANDS + commands_event.COMMANDS + commands_domstats.COMMANDS
+                 + commands_domctl.COMMANDS):
     cli.add_command(_command)
 
 

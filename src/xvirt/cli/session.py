@@ -71,31 +71,40 @@ def resolve_domain(conn, ref: str, *, by_id: bool = True):
     """
     ref = str(ref)
     problem: LibvirtError | None = None
+    lookups = []
     if by_id and ref.isdigit():
-        try:
-            return conn.lookup_by_id(int(ref))
-        except NoDomainError:
-            pass
-        except InvalidArgError:
-            pass
-        except LibvirtError as e:
-            problem = e
+        lookups.append(lambda: conn.lookup_by_id(int(ref)))
     if _UUID.match(ref):
+        lookups.append(lambda: conn.lookup_by_uuid(ref))
+    lookups.append(lambda: conn.lookup_by_name(ref))
+    for lookup in lookups:
         try:
-            return conn.lookup_by_uuid(ref)
+            return lookup()
         except (NoDomainError, InvalidArgError):
             pass
         except LibvirtError as e:
             problem = e
-    try:
-        return conn.lookup_by_name(ref)
-    except NoDomainError:
-        pass
-    except InvalidArgError:
-        pass
-    except LibvirtError as e:
-        problem = e
     raise CommandError(f"failed to get domain '{ref}'", str(problem) if problem else "")
+
+
+def call(failure: str | None, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``'s result; a library error becomes virsh's pair of lines (``failure``, then the
+    library's message), or the library's line alone when ``failure`` is None."""
+    try:
+        return fn(*args, **kwargs)
+    except LibvirtError as e:
+        raise CommandError(*([failure] if failure else []), str(e)) from None
+
+
+def read_file(path: str) -> str:
+    """A text file the user named (XML, native config): virsh's error line when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        raise CommandError(f"Failed to open file '{path}': {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"Failed to read file '{path}': not UTF-8 text") from None
 
 
 class VirshCommand(click.Command):

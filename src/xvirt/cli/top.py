@@ -31,7 +31,7 @@ from ..errors import LibvirtError
 from .format import STATE_LETTERS, state_name
 
 __all__ = ["SORT_KEYS", "HostFacts", "DomRow", "Summary", "Frame", "Sampler", "host_facts", "sort_rows",
-           "format_time", "render_text", "CSV_HEADER", "csv_header", "csv_row", "frame_json", "run_loop"]
+           "format_time", "render_text", "io_totals", "ROW_HEADS", "CSV_HEADER", "csv_header", "csv_row", "frame_json", "run_loop"]
 
 SORT_KEYS = ("cpu", "mem", "time", "id", "name")
 
@@ -77,6 +77,12 @@ class DomRow:
     mem_pct: float | None
     vcpus: int
     cpu_hist: list[float] = field(default_factory=list)
+    # virt-top's block and net columns: requests / bytes in the interval (None: warm-up or no
+    # counters), from the block.* and net.* stats groups
+    rd_req: int | None = None
+    wr_req: int | None = None
+    rx_bytes: int | None = None
+    tx_bytes: int | None = None
 
 
 @dataclass
@@ -113,6 +119,7 @@ class _Hist:
     t: float
     seen: float
     pcts: deque = field(default_factory=lambda: deque(maxlen=10))
+    io: tuple | None = None       # (rd reqs, wr reqs, rx bytes, tx bytes) totals at ``t``
 
 
 class Sampler:
@@ -156,17 +163,22 @@ class Sampler:
         mem = int(st.get("balloon.current", 0))
         hist = self.history.get(uuid)
         delta = pct = None
+        io = io_totals(st)
+        io_delta: tuple = (None,) * 4
         if hist is not None and t > hist.t:
             delta = cpu - hist.cpu_ns if cpu >= hist.cpu_ns else cpu  # backwards: a new instance
             pct = 100.0 * delta / ((t - hist.t) * 1e9 * self.host.cpus)
+            if io is not None and hist.io is not None:
+                new = cpu < hist.cpu_ns or any(a < b for a, b in zip(io, hist.io))
+                io_delta = io if new else tuple(a - b for a, b in zip(io, hist.io))
         if hist is None:
             hist = self.history[uuid] = _Hist(cpu, t, t)
-        hist.cpu_ns, hist.t, hist.seen = cpu, t, t
+        hist.cpu_ns, hist.t, hist.seen, hist.io = cpu, t, t, io
         if pct is not None:
             hist.pcts.append(pct)
         mem_pct = 100.0 * mem / self.host.memory_kib if self.host.memory_kib else None
         return DomRow(uuid, rec.id, rec.name, state, cpu, delta, pct, mem, int(st.get("balloon.maximum", mem)),
-                      mem_pct, int(st.get("vcpu.current", 1)), list(hist.pcts))
+                      mem_pct, int(st.get("vcpu.current", 1)), list(hist.pcts), *io_delta)
 
     def _summary(self, rows: list[DomRow], inactive: int | None) -> Summary:
         def count(state: int) -> int:
@@ -179,6 +191,17 @@ class Sampler:
                        total_cpu_ns=sum(r.cpu_delta_ns or 0 for r in rows),
                        host_memory_kib=self.host.memory_kib, total_memory_kib=sum(r.mem_kib for r in rows),
                        guest_memory_kib=sum(r.mem_kib for r in rows if r.id > 0))
+
+
+def io_totals(st: dict) -> tuple | None:
+    """(read requests, write requests, received bytes, sent bytes) over all disks and interfaces."""
+    if "block.count" not in st and "net.count" not in st:
+        return None
+    nb, nn = int(st.get("block.count", 0)), int(st.get("net.count", 0))
+    return (sum(int(st.get(f"block.{i}.rd.reqs", 0)) for i in range(nb)),
+            sum(int(st.get(f"block.{i}.wr.reqs", 0)) for i in range(nb)),
+            sum(int(st.get(f"net.{i}.rx.bytes", 0)) for i in range(nn)),
+            sum(int(st.get(f"net.{i}.tx.bytes", 0)) for i in range(nn)))
 
 
 def sort_rows(rows: list[DomRow], key: str) -> list[DomRow]:
@@ -213,7 +236,9 @@ def _mb(kib: int | None) -> str:
     return "-" if kib is None else str(kib // 1024)
 
 
-ROW_HEADER = f"{'ID':>5} S {'%CPU':>5} {'%MEM':>5} {'TIME':>10} {'MEM(MB)':>8} {'VCPUS':>5} NAME"
+ROW_HEADER = (f"{'ID':>5} S {'RDRQ':>5} {'WRRQ':>5} {'RXBY':>7} {'TXBY':>7} {'%CPU':>5} {'%MEM':>5} {'TIME':>10} "
+              f"{'MEM(MB)':>8} {'VCPUS':>5} NAME")
+ROW_HEADS = ["ID", "S", "RDRQ", "WRRQ", "RXBY", "TXBY", "%CPU", "%MEM", "TIME", "MEM(MB)", "VCPUS", "NAME"]
 
 
 def summary_lines(frame: Frame) -> list[str]:
@@ -234,8 +259,13 @@ def summary_lines(frame: Frame) -> list[str]:
 
 
 def row_cells(r: DomRow) -> list[str]:
-    return [str(r.id), STATE_LETTERS.get(r.state, "?"), _pct(r.cpu_pct), _pct(r.mem_pct), format_time(r.cpu_ns),
-            _mb(r.mem_kib), str(r.vcpus), r.name]
+    return [str(r.id), STATE_LETTERS.get(r.state, "?"), _count(r.rd_req), _count(r.wr_req), _count(r.rx_bytes),
+            _count(r.tx_bytes), _pct(r.cpu_pct), _pct(r.mem_pct), format_time(r.cpu_ns), _mb(r.mem_kib),
+            str(r.vcpus), r.name]
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else str(value)
 
 
 def render_text(frame: Frame, sort: str = "cpu") -> str:
@@ -246,7 +276,8 @@ def render_text(frame: Frame, sort: str = "cpu") -> str:
     lines += ["", ROW_HEADER]
     for r in sort_rows(frame.rows, sort):
         c = row_cells(r)
-        lines.append(f"{c[0]:>5} {c[1]} {c[2]:>5} {c[3]:>5} {c[4]:>10} {c[5]:>8} {c[6]:>5} {c[7]}")
+        lines.append(f"{c[0]:>5} {c[1]} {c[2]:>5} {c[3]:>5} {c[4]:>7} {c[5]:>7} {c[6]:>5} {c[7]:>5} {c[8]:>10} "
+                     f"{c[9]:>8} {c[10]:>5} {c[11]}")
     return "\n".join(lines) + "\n"
 
 
@@ -274,7 +305,8 @@ def csv_row(frame: Frame, hostname: str) -> str:
               s.total_memory_kib, s.guest_memory_kib, "" if frame.warmup else s.total_cpu_ns]
     for r in sorted(frame.rows, key=lambda r: r.id):
         fields += [r.id, r.name, _opt(r.cpu_delta_ns), "" if r.cpu_pct is None else f"{r.cpu_pct:.1f}",
-                   r.mem_kib * 1024, "" if r.mem_pct is None else int(r.mem_pct), "", "", "", ""]
+                   r.mem_kib * 1024, "" if r.mem_pct is None else int(r.mem_pct), _opt(r.rd_req), _opt(r.wr_req),
+                   _opt(r.rx_bytes), _opt(r.tx_bytes)]
     return _csv_line(fields)
 
 
@@ -285,7 +317,8 @@ def frame_json(frame: Frame) -> str:
            "domains": [{"id": r.id, "name": r.name, "uuid": r.uuid, "state": state_name(r.state),
                         "state_code": r.state, "cpu_time_ns": r.cpu_ns, "cpu_delta_ns": r.cpu_delta_ns,
                         "cpu_percent": r.cpu_pct, "memory_kib": r.mem_kib, "max_memory_kib": r.max_mem_kib,
-                        "memory_percent": r.mem_pct, "vcpus": r.vcpus}
+                        "memory_percent": r.mem_pct, "vcpus": r.vcpus, "block_rd_req": r.rd_req,
+                        "block_wr_req": r.wr_req, "net_rx_bytes": r.rx_bytes, "net_tx_bytes": r.tx_bytes}
                        for r in sorted(frame.rows, key=lambda r: r.id)]}
     return json.dumps(doc) + "\n"
 

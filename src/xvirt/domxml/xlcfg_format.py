@@ -174,7 +174,7 @@ def _vfb(c: Conf, d: m.DomainDef) -> None:
             c.set("vncdisplay", g.port - 5900)
         if g.listen:
             c.set("vnclisten", g.listen)
-        if g.passwd:
+        if g.passwd is not None:  # an empty password is one (libvirt's xen_xl.c copies it)
             c.set("vncpasswd", g.passwd)
         if g.keymap:
             c.set("keymap", g.keymap)
@@ -191,7 +191,7 @@ def _vfb(c: Conf, d: m.DomainDef) -> None:
             parts.append(f"vncdisplay={g.port - 5900}")
         if g.listen:
             parts.append(f"vnclisten={g.listen}")
-        if g.passwd:
+        if g.passwd is not None:
             parts.append(f"vncpasswd={g.passwd}")
         if g.keymap:
             parts.append(f"keymap={g.keymap}")
@@ -262,12 +262,7 @@ def _xl_os(c: Conf, d: m.DomainDef) -> None:
                 c.set("bios_path_override", d.loader)
         if d.slic_table:
             c.set("acpi_firmware", d.slic_table)
-        if d.kernel:
-            c.set("kernel", d.kernel)
-        if d.initrd:
-            c.set("ramdisk", d.initrd)
-        if d.cmdline:
-            c.set("cmdline", d.cmdline)
+        _direct_boot(c, d)
         c.set("boot", _boot_letters(d))
         if d.cpu is not None and d.cpu.mode == "host-passthrough":
             hw = not any(p in ("disable", "forbid") and n in ("vmx", "svm")
@@ -280,12 +275,14 @@ def _xl_os(c: Conf, d: m.DomainDef) -> None:
         c.set("bootloader", d.bootloader)
     if d.bootloader_args:
         c.set("bootargs", d.bootloader_args)
-    if d.kernel:
-        c.set("kernel", d.kernel)
-    if d.initrd:
-        c.set("ramdisk", d.initrd)
-    if d.cmdline:
-        c.set("cmdline", d.cmdline)
+    _direct_boot(c, d)
+
+
+def _direct_boot(c: Conf, d: m.DomainDef) -> None:
+    """kernel, ramdisk and cmdline: the same keys for HVM and PV guests."""
+    for key, value in (("kernel", d.kernel), ("ramdisk", d.initrd), ("cmdline", d.cmdline)):
+        if value:
+            c.set(key, value)
 
 
 def _cpuid(c: Conf, d: m.DomainDef) -> None:

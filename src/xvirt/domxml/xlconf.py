@@ -23,6 +23,7 @@ triple double quotes when it holds a newline or both quote kinds.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -300,7 +301,17 @@ def parse_conf(text: str | bytes) -> Conf:
         raise ConfSyntaxError(f"configuration file syntax error: line {line}, column {col}: "
                               f"control character U+{ord(text[bad]):04X} not allowed",
                               int1=line, int2=col)
+    surrogate = _SURROGATE.search(text)  # a str that no file could hold: refused as bytes would be
+    if surrogate is not None:
+        bad = surrogate.start()
+        line = text.count("\n", 0, bad) + 1
+        col = bad - (text.rfind("\n", 0, bad) + 1) + 1
+        raise ConfSyntaxError(f"configuration file syntax error: line {line}, column {col}: "
+                              "the text is not valid UTF-8", int1=line, int2=col)
     return r.parse()
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # -- writing --------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import os
 import re
 import threading
 
+from ..atomicfile import TMP_MARK, fsync_dir, write_atomic
 from ..errors import OperationFailedError
 
 __all__ = ["ConfigDir", "DEFAULT_CONFIG_DIR", "MAX_XML"]
@@ -23,14 +24,6 @@ __all__ = ["ConfigDir", "DEFAULT_CONFIG_DIR", "MAX_XML"]
 DEFAULT_CONFIG_DIR = "/var/lib/xvirt/libxl"
 MAX_XML = 1 << 20
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class ConfigDir:
@@ -58,23 +51,9 @@ class ConfigDir:
 
     def _write(self, path: str, data: bytes) -> None:
         self._ensure()
-        tmp = f"{path}.tmp.{os.getpid()}.{threading.get_ident()}"
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-            _fsync_dir(os.path.dirname(path))
+            write_atomic(path, data)
         except OSError as e:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
             raise OperationFailedError(f"cannot write {path}: {e.strerror}") from None
 
     def _remove(self, path: str) -> None:
@@ -84,7 +63,7 @@ class ConfigDir:
             return
         except OSError as e:
             raise OperationFailedError(f"cannot remove {path}: {e.strerror}") from None
-        _fsync_dir(os.path.dirname(path))
+        fsync_dir(os.path.dirname(path))
 
     @staticmethod
     def _read(path: str) -> str | None:
@@ -122,7 +101,7 @@ class ConfigDir:
             raise OperationFailedError(f"cannot list {self.path}: {e.strerror}") from None
         out = []
         for name in names:
-            if ".tmp." in name:
+            if TMP_MARK in name:
                 try:
                     os.unlink(os.path.join(self.path, name))
                 except OSError:

@@ -247,17 +247,27 @@ class LibxlToolstack(Toolstack):
             raise OperationInvalidError(f"{what}: Requested operation is not valid: domain is not running")
         return domid
 
-    def _check_name(self, name: str, uuid: str) -> None:
-        """No other domain (running or defined) may have ``name``."""
+    def _check_name(self, name: str, uuid: str, what: str) -> None:
+        """No other domain (running or defined) may have ``name``: DomainExistsError (code 28, as
+        XenD's "already in use" is) in libvirt's words (src/conf/virdomainobjlist.c: "domain '%s'
+        already exists with uuid %s" on define/create, "domain with name '%s' already exists" on
+        rename)."""
+        other = None
         for d in self._defs_all():
             if d.name == name and d.uuid != uuid:
-                raise DomainExistsError(f"domain '{name}' already exists with uuid {d.uuid}")
-        try:
-            other = self.driver.lookup_name(name)
-        except NoDomainError:
-            return
-        if other != uuid:
-            raise DomainExistsError(f"domain '{name}' already exists with uuid {other}")
+                other = d.uuid
+                break
+        else:
+            try:
+                found = self.driver.lookup_name(name)
+            except NoDomainError:
+                return
+            if found == uuid:
+                return
+            other = found
+        if what == "virDomainRename":
+            raise DomainExistsError(f"{what}: domain with name '{name}' already exists")
+        raise DomainExistsError(f"{what}: domain '{name}' already exists with uuid {other}")
 
     def _xl_create(self, what: str, xml: str) -> None:
         cfg = _to_xl_cfg(xml)
@@ -273,14 +283,14 @@ class LibxlToolstack(Toolstack):
         d = _parse(xml)
         text = _format(d)
         _to_xl_cfg(text)  # refuse now what xl could never be given
-        self._check_name(d.name, d.uuid)
+        self._check_name(d.name, d.uuid, "virDomainDefineXML")
         self.store.save(d.uuid, text)
         return d.uuid
 
     def create_xml(self, xml: str) -> str:
         d = _parse(xml)
         text = _format(d)
-        self._check_name(d.name, d.uuid)
+        self._check_name(d.name, d.uuid, "virDomainCreateXML")
         if self.driver.running_id(d.uuid) is not None:
             raise OperationInvalidError(f"virDomainCreateXML: domain with uuid {d.uuid} is already running")
         self._start(d.uuid, text, "virDomainCreateXML")
@@ -321,6 +331,92 @@ class LibxlToolstack(Toolstack):
 
     def shutdown(self, uuid: str) -> None:
         self._simple(uuid, "virDomainShutdown", "shutdown")
+
+    def core_dump(self, uuid: str, path: str, *, live: bool, crash: bool) -> None:
+        """``xl dump-core <id> <file>`` (libxl_domain_core_dump; the guest is paused meanwhile
+        unless live, then destroyed when crash is asked, as libvirt's libxl driver does)."""
+        domid = str(self._domid(uuid, "virDomainCoreDump"))
+        if not live:
+            self._run("virDomainCoreDump", "pause", domid)
+        try:
+            self._run("virDomainCoreDump", "dump-core", domid, path)
+        finally:
+            if not live and not crash:
+                self._run("virDomainCoreDump", "unpause", domid)
+        if crash:
+            self._run("virDomainCoreDump", "destroy", domid)
+
+    def attach_device(self, uuid: str, dev, *, live: bool, config: bool) -> None:
+        """Live: ``xl block-attach`` / ``network-attach``; config: the stored definition gets the
+        device (libvirt's libxl driver does both for AFFECT_LIVE|AFFECT_CONFIG)."""
+        from .devices import xl_attach_args
+        what = "virDomainAttachDevice"
+        if config:
+            def change(d):
+                items = d.disks if dev.kind == "disk" else d.nets
+                if any(_same(x, dev) for x in items):
+                    raise OperationFailedError(f"operation failed: target {dev.ref} already exists")
+                items.append(copy.deepcopy(dev.model))
+            self._update_def(uuid, what, change)
+        if live:
+            sub = "block-attach" if dev.kind == "disk" else "network-attach"
+            self._simple(uuid, what, sub, *xl_attach_args(dev))
+            self._change_running(uuid, lambda items: items.append(copy.deepcopy(dev.model)), dev.kind)
+
+    def detach_device(self, uuid: str, dev, *, live: bool, config: bool) -> None:
+        what = "virDomainDetachDevice"
+        if config:
+            def change(d):
+                items = d.disks if dev.kind == "disk" else d.nets
+                keep = [x for x in items if not _same(x, dev)]
+                if len(keep) == len(items):
+                    raise OperationFailedError(f"operation failed: no device {dev.ref} in the definition")
+                items[:] = keep
+            self._update_def(uuid, what, change)
+        if live:
+            sub = "block-detach" if dev.kind == "disk" else "network-detach"
+            self._simple(uuid, what, sub, dev.ref)
+            self._change_running(uuid, lambda items: items.__setitem__(
+                slice(None), [x for x in items if not _same(x, dev)]), dev.kind)
+
+    def _change_running(self, uuid: str, change, kind: str) -> None:
+        """Keep the live definition (``running/<uuid>.xml``) in step with a hot-plug."""
+        xml = self.store.load_running(uuid)
+        if xml is None:
+            return
+        try:
+            d = _parse(xml)
+        except XMLError:
+            return
+        change(d.disks if kind == "disk" else d.nets)
+        self.store.save_running(uuid, _format(d))
+
+    def update_running_xml(self, uuid: str, xml: str) -> None:
+        if self.store.load_running(uuid) is not None:
+            self.store.save_running(uuid, xml)
+
+    def pin_vcpu(self, uuid: str, vcpu: int, cpus: list[int]) -> None:
+        """``xl vcpu-pin <id> <vcpu> <cpus>`` (libxl_set_vcpuaffinity)."""
+        self._simple(uuid, "virDomainPinVcpu", "vcpu-pin", str(vcpu), ",".join(map(str, cpus)))
+
+    def sched_credit_get(self, uuid: str) -> dict[str, int]:
+        """``xl sched-credit -d <id>``: the row's weight and cap."""
+        out = self._run("virDomainGetSchedulerParameters", "sched-credit", "-d",
+                        str(self._domid(uuid, "virDomainGetSchedulerParameters")))
+        for line in out.splitlines()[1:]:
+            parts = line.split()
+            if len(parts) >= 4 and parts[-1].isdigit() and parts[-2].isdigit():
+                return {"weight": int(parts[-2]), "cap": int(parts[-1])}
+        raise OperationFailedError("operation failed: xl sched-credit printed no domain row")
+
+    def sched_credit_set(self, uuid: str, weight: int | None, cap: int | None) -> None:
+        args = []
+        if weight is not None:
+            args += ["-w", str(weight)]
+        if cap is not None:
+            args += ["-c", str(cap)]
+        self._run("virDomainSetSchedulerParameters", "sched-credit", "-d",
+                  str(self._domid(uuid, "virDomainSetSchedulerParameters")), *args)
 
     def reboot(self, uuid: str) -> None:
         self._simple(uuid, "virDomainReboot", "reboot")
@@ -385,7 +481,7 @@ class LibxlToolstack(Toolstack):
         what = "virDomainRename"
         if not isinstance(name, str) or not name or "/" in name or "\n" in name or len(name) > 1024:
             raise InvalidArgError(f"{what}: invalid domain name {name!r}")
-        self._check_name(name, uuid)
+        self._check_name(name, uuid, what)
         d = self._own_def(uuid)
         running = self.driver.running_id(uuid) is not None
         if d is None and not running:
@@ -418,3 +514,11 @@ class LibxlToolstack(Toolstack):
 
     def autostart_uuids(self) -> list[str]:
         return [u for u in self.store.uuids() if self.store.autostart(u)]
+
+
+def _same(item, dev) -> bool:
+    """A definition's disk or interface is the one ``dev`` names (target / MAC)."""
+    if dev.kind == "disk":
+        return getattr(item, "target", None) == dev.model.target
+    mac = getattr(item, "mac", None)
+    return bool(mac) and mac.lower() == (dev.model.mac or "").lower()

@@ -138,6 +138,35 @@ class Toolstack:
     def set_autostart(self, uuid: str, on: bool) -> None:
         self._unsupported("virDomainSetAutostart")
 
+    # issue 13: vCPU placement and the credit scheduler
+    def pin_vcpu(self, uuid: str, vcpu: int, cpus: list[int]) -> None:
+        self._unsupported("virDomainPinVcpu")
+
+    def sched_credit_get(self, uuid: str) -> dict[str, int]:
+        return self._unsupported("virDomainGetSchedulerParameters")
+
+    def core_dump(self, uuid: str, path: str, *, live: bool, crash: bool) -> None:
+        self._unsupported("virDomainCoreDump")
+
+    def attach_device(self, uuid: str, dev, *, live: bool, config: bool) -> None:
+        self._unsupported("virDomainAttachDevice")
+
+    def detach_device(self, uuid: str, dev, *, live: bool, config: bool) -> None:
+        self._unsupported("virDomainDetachDevice")
+
+    def migrate(self, uuid: str, destination: str, port: int, *, live: bool) -> None:
+        if self.name == "none":
+            self._unsupported("virDomainMigrate")
+        raise NoSupportError(f"this function is not supported by the connection driver: virDomainMigrate "
+                             f"(xvirt migrates through XenD's relocation service; the {self.name} toolstack "
+                             "has none)")
+
+    def update_running_xml(self, uuid: str, xml: str) -> None:
+        """Record a running domain's changed live definition (where the toolstack keeps one apart)."""
+
+    def sched_credit_set(self, uuid: str, weight: int | None, cap: int | None) -> None:
+        self._unsupported("virDomainSetSchedulerParameters")
+
     def autostart_uuids(self) -> list[str]:
         """Defined domains marked to start with the host (none where the toolstack keeps none)."""
         return []

@@ -39,8 +39,10 @@ from ..transport.hypervisor import DomainTableReader
 from ..transport.xenstore import XenstoreClient
 from ..sim.paths import SimPaths
 from ..uri import Target
+from .. import events as _events
 from ..registry import Registry
 from .configdir import DEFAULT_CONFIG_DIR
+from . import domstats as _ds
 from .records import Facts, facts_from_info
 from .toolstack import NoToolstack, Toolstack
 from .nodefacts import DMI_FIELDS, cells_of_node, node_int
@@ -131,7 +133,8 @@ class XenDriver:
         xs = self.xs.counts() if self.xs is not None else {}
         return {"xend": xend, "xenstore": xs, "hypervisor": self.hv.reads if self.hv else 0,
                 "xl": xl, "xend_total": sum(xend.values()), "xenstore_total": sum(xs.values()),
-                "xl_total": sum(xl.values()), "toolstack": self.ts.name}
+                "xl_total": sum(xl.values()), "toolstack": self.ts.name,
+                "stats": self.stats_reads()}
 
     # -- hypervisor helpers ---------------------------------------------------------------------
     def _current(self, uuid: str) -> dt.DomainInfo | None:
@@ -384,6 +387,22 @@ class XenDriver:
             out += self.ts.defined_facts()
         return out
 
+    def open_event_channels(self, timeout: float):
+        """For an event source (``xvirt.events``): ``(xenstore, hypervisor, own)`` — a watching
+        xenstore connection of its own and a hypervisor reader (its own on a shared table, then
+        ``own`` is True and the caller closes it; else this driver's, shared) — or None where
+        the host has no such channels (XenD-only URIs)."""
+        t = self.target
+        if not (t.xenstore and (t.domtable or self.hv is not None)):
+            return None
+        hv, own = (DomainTableReader(t.domtable), True) if t.domtable else (self.hv, False)
+        try:
+            return XenstoreClient(t.xenstore, timeout=timeout), hv, own
+        except BaseException:
+            if own:
+                hv.close()
+            raise
+
     # -- host -----------------------------------------------------------------------------------
     def host_static(self) -> dict[str, str]:
         """The toolstack's host facts, kept for this boot of the host: hostname, Xen version and
@@ -477,11 +496,21 @@ class XenDriver:
     def xml_desc(self, uuid: str) -> str:
         return self.ts.xml_desc(uuid)
 
+    # Operations that change nothing the hypervisor or xenstore push (pause, definitions, an
+    # inactive rename) are told to this process's event sources (issue 14; free when none listens).
     def define_xml(self, xml: str) -> str:
-        return self.ts.define_xml(xml)
+        uuid = self.ts.define_xml(xml)
+        if _events.listening(self):
+            facts = self.ts.facts_by_uuid(uuid)
+            _events.notify(self, "define", uuid, facts.name if facts is not None else None)
+        return uuid
 
     def create_xml(self, xml: str) -> str:
-        return self.ts.create_xml(xml)
+        uuid = self.ts.create_xml(xml)
+        # XenD creates paused and the creator unpauses at once, faster than a table poll may see:
+        # tell the event sources it runs (a no-op where the domain never looked paused)
+        _events.notify(self, "unpause", uuid)
+        return uuid
 
     def restore(self, path: str) -> None:
         self.ts.restore(path)
@@ -492,7 +521,12 @@ class XenDriver:
         self.ts.start(uuid)
 
     def undefine(self, uuid: str) -> None:
+        name = None
+        if _events.listening(self):  # the name an UNDEFINED event carries, read while it exists
+            facts = self.ts.facts_by_uuid(uuid)
+            name = facts.name if facts is not None else None
         self.ts.undefine(uuid)
+        _events.notify(self, "undefine", uuid, name)
 
     def shutdown(self, uuid: str) -> None:
         self.ts.shutdown(uuid)
@@ -505,9 +539,11 @@ class XenDriver:
 
     def suspend(self, uuid: str) -> None:
         self.ts.pause(uuid)
+        _events.notify(self, "pause", uuid)
 
     def resume(self, uuid: str) -> None:
         self.ts.unpause(uuid)
+        _events.notify(self, "unpause", uuid)
 
     def save(self, uuid: str, path: str) -> None:
         self.ts.save(uuid, str(path))
@@ -525,6 +561,7 @@ class XenDriver:
 
     def rename(self, uuid: str, name: str) -> None:
         self.ts.rename(uuid, name)
+        _events.notify(self, "rename", uuid, name)
 
     def autostart(self, uuid: str) -> bool:
         return self.ts.autostart(uuid)
@@ -549,6 +586,314 @@ class XenDriver:
             except LibvirtError as e:
                 failed[uuid] = e.message
         return started, failed
+
+    # -- per-domain statistics (issue 13; driver/domstats.py says which source each uses) ------
+    def _stats_reader(self):
+        """The device-counter channel: the simulated host's ``stats/`` files beside its domain
+        table, a real dom0's sysfs, else None (XenD-only URIs)."""
+        reader = getattr(self, "_devstats", False)
+        if reader is False:
+            from ..transport.devstats import SimStatsReader, SysfsStatsReader
+            if self.target.domtable:
+                reader = SimStatsReader(os.path.join(os.path.dirname(self.target.domtable), "stats"))
+            elif self.target.hypervisor == "xenctrl" and self.hv is not None:
+                reader = SysfsStatsReader("/")
+            else:
+                reader = None
+            self._devstats = reader
+        return reader
+
+    def stats_reads(self) -> int:
+        reader = self._stats_reader()
+        return reader.reads if reader is not None else 0
+
+    def _running_info(self, uuid: str) -> dt.DomainInfo:
+        if self.hv is None:
+            raise _ds.no_counters()
+        info = self._current(uuid)
+        if info is None:
+            self.lookup_uuid(uuid)   # NoDomainError for an unknown UUID
+            raise _ds.not_running()
+        return info
+
+    def dev_stats(self, uuid: str, info: dt.DomainInfo | None = None):
+        """The device counters of running ``uuid`` now (one file read, no daemon)."""
+        from ..protocol.devstats import DomainDevStats
+        info = info if info is not None else self._running_info(uuid)
+        reader = self._stats_reader()
+        if reader is None:
+            raise _ds.no_counters()
+        stats = reader.read(info.domid, info.uuid)
+        return stats if stats is not None else DomainDevStats(info.domid, info.uuid)
+
+    def dev_stats_for(self, domid: int, uuid: str):
+        """Counters of the domain a bulk snapshot showed running as ``domid`` (no hypervisor
+        read: the file names its domain, so a reused id is noticed); None when there are none."""
+        reader = self._stats_reader()
+        return reader.read(domid, uuid) if reader is not None else None
+
+    def block_stats(self, uuid: str, path: str) -> tuple:
+        return _ds.block_tuple(_ds.find_device(self.dev_stats(uuid), "vbd", str(path)))
+
+    def block_stats_flags(self, uuid: str, path: str) -> dict:
+        return _ds.block_flags(_ds.find_device(self.dev_stats(uuid), "vbd", str(path)))
+
+    def interface_stats(self, uuid: str, path: str) -> tuple:
+        return _ds.interface_tuple(_ds.find_device(self.dev_stats(uuid), "vif", str(path)))
+
+    def memory_stats(self, uuid: str) -> dict:
+        facts = self.facts(uuid)
+        if facts.id < 0:
+            raise _ds.not_running()
+        return _ds.memory_dict(facts)
+
+    def vcpu_info(self, uuid: str) -> tuple[list, list]:
+        """([(number, state, cpu ns, pcpu)], [affinity per vCPU as a tuple of bools]) of a running
+        domain: the hypervisor record and the affinity (no daemon), else XenD's ``?op=vcpuinfo``."""
+        if self.hv is None:
+            return self._vcpu_info_xend(uuid)
+        info = self._running_info(uuid)
+        host_cpus = self.hv.physinfo().host_cpus
+        affinity = self.dev_stats(uuid, info).affinity if self._stats_reader() is not None else ()
+        entries = _ds.vcpu_entries(info, affinity, host_cpus)
+        maps = []
+        for number, *_rest in entries:
+            cpus = set(affinity[number]) if number < len(affinity) and affinity[number] else set(range(host_cpus))
+            maps.append(tuple(c in cpus for c in range(host_cpus)))
+        return entries, maps
+
+    def _vcpu_info_xend(self, uuid: str) -> tuple[list, list]:
+        from ..protocol import sxp
+        xend = self.xend
+        if xend is None:
+            raise _ds.no_counters()
+        facts = self.facts(uuid)
+        if facts.id < 0:
+            raise _ds.not_running()
+        rec = xend.get(f"/xend/domain/{uuid}", op="vcpuinfo")
+        host_cpus = self.node_info()[2]
+        entries, maps = [], []
+        for v in sxp.children(rec, "vcpu") if isinstance(rec, list) else []:
+            def val(key: str, default: str = "0") -> str:
+                return sxp.child_value(v, key, default) or default
+            if val("online") != "1":
+                continue
+            state = _ds.VCPU_RUNNING if val("running") == "1" else _ds.VCPU_BLOCKED
+            entries.append((int(val("number")), state, int(float(val("cpu_time")) * 1e9), int(val("cpu"))))
+            node = sxp.child(v, "cpumap")
+            items = node[1] if node and len(node) > 1 and isinstance(node[1], list) else (node or [None])[1:]
+            cpus = {int(c) for c in items if isinstance(c, str) and c.isdigit()} if node else set(range(host_cpus))
+            maps.append(tuple(c in cpus for c in range(host_cpus)))
+        return entries, maps
+
+    # -- vCPU placement and the credit scheduler (issue 13) ---------------------------------------
+    def host_cpus(self) -> int:
+        return self.hv.physinfo().host_cpus if self.hv is not None else self.node_info()[2]
+
+    def pin_vcpu(self, uuid: str, vcpu: int, cpus: list[int]) -> None:
+        """Set one vCPU's affinity: XenD ``op=pincpu`` / ``xl vcpu-pin`` (Xen's
+        ``XEN_DOMCTL_setvcpuaffinity``)."""
+        facts = self.facts(uuid)
+        if facts.id < 0:
+            raise _ds.not_running()
+        if not 0 <= vcpu < facts.max_vcpus:
+            raise InvalidArgError(f"invalid argument: vcpu {vcpu} is out of range (domain has {facts.max_vcpus})")
+        ncpu = self.host_cpus()
+        if not cpus or any(not 0 <= c < ncpu for c in cpus):
+            raise InvalidArgError(f"invalid argument: cpumap must name at least one of the host's {ncpu} CPUs")
+        self.ts.pin_vcpu(uuid, vcpu, sorted(set(cpus)))
+
+    def vcpu_pin_info(self, uuid: str) -> list[tuple[bool, ...]]:
+        """Each vCPU's affinity (all vCPUs up to the maximum): running domains from the hypervisor
+        (``XEN_DOMCTL_getvcpuaffinity``; the stats file here), inactive ones every CPU."""
+        facts = self.facts(uuid)
+        ncpu = self.host_cpus()
+        affinity: tuple = ()
+        if facts.id >= 0 and self.hv is not None and self._stats_reader() is not None:
+            affinity = self.dev_stats(uuid).affinity
+        elif facts.id >= 0 and self.xend is not None:
+            _entries, maps = self._vcpu_info_xend(uuid)
+            return maps + [(True,) * ncpu] * (facts.max_vcpus - len(maps))
+        out = []
+        for v in range(facts.max_vcpus):
+            cpus = set(affinity[v]) if v < len(affinity) and affinity[v] else set(range(ncpu))
+            out.append(tuple(c in cpus for c in range(ncpu)))
+        return out
+
+    def scheduler_params(self, uuid: str) -> dict[str, int]:
+        """Credit scheduler weight and cap: from the hypervisor (``XEN_DOMCTL_SCHEDOP_getinfo``,
+        the stats file here: no daemon), else XenD ``domain_sched_credit_get`` / ``xl sched-credit``."""
+        facts = self.facts(uuid)
+        if facts.id < 0:
+            raise _ds.not_running()
+        if self.hv is not None and self._stats_reader() is not None and self.target.domtable:
+            stats = self.dev_stats(uuid)
+            return {"weight": stats.weight, "cap": stats.cap}
+        return self.ts.sched_credit_get(uuid)
+
+    def set_scheduler_params(self, uuid: str, weight: int | None, cap: int | None) -> None:
+        facts = self.facts(uuid)
+        if facts.id < 0:
+            raise _ds.not_running()
+        if weight is not None and not 1 <= weight <= 65535:
+            raise InvalidArgError(f"invalid argument: weight {weight} must be 1..65535")
+        if cap is not None and not 0 <= cap <= 100 * self.host_cpus():
+            raise InvalidArgError(f"invalid argument: cap {cap} must be 0..{100 * self.host_cpus()}")
+        if weight is None and cap is None:
+            return
+        self.ts.sched_credit_set(uuid, weight, cap)
+
+    # -- managed save, core dumps (issue 13) ---------------------------------------------------------
+    def managed_save_path(self, uuid: str) -> str:
+        """Where a domain's managed save image lives: a simulated host's save directory (XenD and
+        its ``xl`` open paths there only), on XenD ``/var/lib/xen/save`` (libvirt's Xen driver), on
+        libxl beside xvirt's definitions (libvirt's libxl driver keeps its own save directory)."""
+        name = f"{_uuid.UUID(uuid)}.managedsave"
+        if self.target.domtable:
+            return os.path.join(SimPaths(os.path.dirname(self.target.domtable)).save, name)
+        if self.ts.name == "libxl":
+            return os.path.join(self.target.config_dir or DEFAULT_CONFIG_DIR, "save", name)
+        return os.path.join("/var/lib/xen/save", name)
+
+    def has_managed_save(self, uuid: str) -> bool:
+        return os.path.isfile(self.managed_save_path(uuid))
+
+    def managed_save(self, uuid: str) -> None:
+        """Save a persistent running domain to its managed image; the next start restores it."""
+        if self.running_id(uuid) is None:
+            self.lookup_uuid(uuid)
+            raise _ds.not_running()
+        if not self.is_persistent(uuid):
+            raise OperationInvalidError("Requested operation is not valid: cannot do managed save for "
+                                        "transient domain")
+        path = self.managed_save_path(uuid)
+        if not self.target.domtable:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        self.ts.save(uuid, path)
+
+    def managed_save_remove(self, uuid: str) -> None:
+        self.lookup_uuid(uuid)
+        try:
+            os.unlink(self.managed_save_path(uuid))
+        except FileNotFoundError:
+            pass
+
+    def start_from_managed_save(self, uuid: str) -> bool:
+        """Restore the managed image of ``uuid`` if it has one (then the image goes, as libvirt
+        removes it after a successful restore); False when there is none."""
+        path = self.managed_save_path(uuid)
+        if not os.path.isfile(path):
+            return False
+        if self.current_id(uuid) >= 0:
+            raise OperationInvalidError("Requested operation is not valid: domain is already running")
+        self.ts.restore(path)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        return True
+
+    def core_dump(self, uuid: str, path: str, *, live: bool, crash: bool) -> None:
+        """XenD ``op=dump`` (file, live, crash) / ``xl dump-core``; the domain must run."""
+        if self.running_id(uuid) is None:
+            self.lookup_uuid(uuid)
+            raise _ds.not_running()
+        self.ts.core_dump(uuid, str(path), live=live, crash=crash)
+
+    # -- metadata (issue 13): the domain XML's <description>, kept where the toolstack keeps configs --
+    def description(self, uuid: str) -> str | None:
+        import xml.etree.ElementTree as ET
+        node = ET.fromstring(self.xml_desc(uuid)).find("description")
+        return node.text or "" if node is not None else None
+
+    def set_description(self, uuid: str, text: str | None) -> None:
+        """Define the domain again with ``<description>`` changed (XenD ``op=new`` keeps it as the
+        config's ``description``; libxl: xvirt's stored definition); a transient domain has no
+        config to change. The XML is the driver's own (``xml_desc``), edited in place."""
+        import xml.etree.ElementTree as ET
+        if not self.is_persistent(uuid):
+            raise OperationInvalidError("Requested operation is not valid: cannot change the metadata of a "
+                                        "transient domain")
+        root = ET.fromstring(self.xml_desc(uuid))
+        node = root.find("description")
+        if node is not None:
+            root.remove(node)
+        if text:
+            node = ET.Element("description")
+            node.text = text
+            after = [i for i, child in enumerate(root) if child.tag in ("name", "uuid")]
+            root.insert(after[-1] + 1 if after else 0, node)
+        xml = ET.tostring(root, encoding="unicode")
+        self.ts.define_xml(xml)
+        if self.running_id(uuid) is not None:
+            self.ts.update_running_xml(uuid, xml)   # libxl: the live definition too
+    # -- device hot-plug (issue 13): XenD device_create/device_destroy, xl block-/network-attach ----
+    def attach_device(self, uuid: str, xml: str, *, live: bool | None = None, config: bool = False) -> None:
+        """Attach a ``<disk>`` or ``<interface>``. ``live`` None means the current state (running:
+        live, else the config). An interface without a MAC gets one in Xen's 00:16:3e range."""
+        from .devices import parse_device_xml
+        dev = parse_device_xml(xml)
+        running = self.running_id(uuid) is not None
+        if not running:
+            self.lookup_uuid(uuid)
+        live = running if live is None else live
+        if live and not running:
+            raise _ds.not_running()
+        if not live and not config:
+            config = True
+        if config and not self.is_persistent(uuid):
+            raise OperationInvalidError("Requested operation is not valid: cannot change the config of a "
+                                        "transient domain")
+        if dev.kind == "interface" and not dev.model.mac:
+            import dataclasses as _dc
+            mac = "00:16:3e:%02x:%02x:%02x" % tuple(os.urandom(3))
+            dev = _dc.replace(dev, model=_dc.replace(dev.model, mac=mac), xml=_with_mac(dev.xml, mac))
+        self.ts.attach_device(uuid, dev, live=live, config=config)
+
+    def detach_device(self, uuid: str, xml: str, *, live: bool | None = None, config: bool = False) -> None:
+        from .devices import parse_device_xml
+        dev = parse_device_xml(xml)
+        running = self.running_id(uuid) is not None
+        if not running:
+            self.lookup_uuid(uuid)
+        live = running if live is None else live
+        if live and not running:
+            raise _ds.not_running()
+        if not live and not config:
+            config = True
+        if dev.kind == "interface" and not dev.model.mac:
+            raise InvalidArgError("invalid argument: an interface to detach is named by its <mac address=...>")
+        self.ts.detach_device(uuid, dev, live=live, config=config)
+
+    # -- migration (issue 13): XenD's relocation service ------------------------------------------------
+    def migrate(self, uuid: str, dest: "XenDriver", *, live: bool) -> None:
+        """Move running ``uuid`` to the host of ``dest``: XenD ``op=migrate`` towards the target's
+        relocation service (a simulated host's ``relocation.sock``; a real XenD's TCP port 8002).
+        The domain keeps its UUID and gets an id of the target's."""
+        if self.running_id(uuid) is None:
+            self.lookup_uuid(uuid)
+            raise _ds.not_running()
+        t = dest.target
+        if t.domtable:
+            destination, port = SimPaths(os.path.dirname(t.domtable)).relocation, 0
+        elif isinstance(t.xend, tuple):
+            destination, port = t.xend[0], 8002
+        else:
+            raise NoSupportError("this function is not supported by the connection driver: virDomainMigrate "
+                                 "to a host reached without a relocation address")
+        if self.target.domtable and t.domtable and \
+                os.path.realpath(os.path.dirname(t.domtable)) == os.path.realpath(os.path.dirname(self.target.domtable)):
+            raise InvalidArgError("invalid argument: the destination is the source host")
+        self.ts.migrate(uuid, destination, port, live=live)
+
+
+def _with_mac(xml: str, mac: str) -> str:
+    """``xml`` (an ``<interface>`` element) with a ``<mac address=...>`` child first."""
+    import xml.etree.ElementTree as ET
+    root = ET.fromstring(xml)
+    node = ET.Element("mac", {"address": mac})
+    root.insert(0, node)
+    return ET.tostring(root, encoding="unicode")
 
 
 XL_PATHS = ("/usr/sbin/xl", "/usr/local/sbin/xl")

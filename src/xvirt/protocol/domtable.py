@@ -27,7 +27,6 @@ the two extrapolation fields. Flag bits are ``XEN_DOMINF_*``.
 from __future__ import annotations
 
 import struct
-import uuid as _uuid
 from dataclasses import dataclass
 
 __all__ = [

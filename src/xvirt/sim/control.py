@@ -29,7 +29,10 @@ GUEST_EVENTS = {"poweroff": 0, "reboot": 1, "suspend": 2, "crash": 3}
 OPS = {"pause": {}, "unpause": {}, "destroy": {}, "shutdown": {"reason": str}, "save": {"file": str},
        "rename": {"name": str}, "mem_target_set": {"target": int}, "maxmem_set": {"memory": int},
        "set_vcpus": {"vcpus": int}, "start": {"paused": bool}, "delete": {},
-       "dump": {"file": str, "live": int, "crash": int}, "sysrq": {"key": int}}
+       "dump": {"file": str, "live": int, "crash": int}, "sysrq": {"key": int},
+       "pincpu": {"vcpu": str, "cpumap": str}, "domain_sched_credit_get": {},
+       "domain_sched_credit_set": {"weight": int, "cap": int},
+       "device_create": {"config": str}, "device_destroy": {"type": str, "dev": str}}
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -152,8 +155,8 @@ class ControlServer:
             if op not in OPS:
                 raise ValueError(f"unknown op {op!r}")
             params = {k: conv(req[k]) for k, conv in OPS[op].items() if k in req}
-            getattr(host, f"op_{op}")(self._domain(req), **params)
-            return None
+            result = getattr(host, f"op_{op}")(self._domain(req), **params)
+            return result if isinstance(result, list) else None   # sched_credit_get's record
         if cmd == "guest":
             event = req["event"]
             if event not in GUEST_EVENTS:

@@ -101,8 +101,8 @@ class SimControl:
     def settle(self, timeout: float = 10.0) -> bool:
         return self.call("settle", timeout=timeout)
 
-    def op(self, op: str, domain, **params) -> None:
-        self.call("op", op=op, domain=str(domain), **params)
+    def op(self, op: str, domain, **params):
+        return self.call("op", op=op, domain=str(domain), **params)
 
     def guest(self, event: str, domain) -> bool:
         return self.call("guest", event=event, domain=str(domain))

@@ -19,6 +19,7 @@ import threading
 import time
 from dataclasses import asdict
 
+from ..atomicfile import write_atomic
 from .launcher import is_running, parse_tcp, start, status, stop
 from .paths import SimPaths, env_lines, prepare_state_dir, sim_uri, state_dir
 
@@ -32,6 +33,7 @@ def serve(args: argparse.Namespace) -> int:
     from .control import ControlServer
     from .counters import Counters
     from .faults import Faults
+    from .devstats import DevStatsWriter
     from .host import Host, HostSettings, XendOpError
     from .hypervisor import DomainTableWriter
     from .seed import seed_configs
@@ -52,7 +54,8 @@ def serve(args: argparse.Namespace) -> int:
                               cpu_mhz=settings.cpu_mhz, topology=settings.topology())
     xl = args.toolstack == "xl"
     host = Host(settings, tree=tree, table=table, store=ConfigStore(paths.managed),
-                save_area=SaveArea(paths.save), log=log, layout="libxl" if xl else "xend")
+                save_area=SaveArea(paths.save), log=log, layout="libxl" if xl else "xend",
+                devstats=DevStatsWriter(paths.stats, args.host_cpus))
     # with xl the toolstack keeps no defined domains (xvirt's libxl driver keeps them itself):
     # the seeded guests run as transient domains, as ``xl create`` makes them
     loaded = 0 if xl else host.load_managed()
@@ -86,6 +89,9 @@ def serve(args: argparse.Namespace) -> int:
         xend = XendServer(host, paths.xend, tcp=tcp, latency=args.xend_latency_ms / 1000.0,
                           counters=counters, faults=faults, allow_non_loopback=args.force_tcp)
         xend.start()
+    from .relocation import RelocationServer
+    relocation = RelocationServer(host, paths.relocation, host.saves.dir)
+    relocation.start()
     done = threading.Event()
     control = ControlServer(host, paths.control, counters=counters, faults=faults, on_stop=done.set,
                             xend_server=xend)
@@ -109,11 +115,7 @@ def serve(args: argparse.Namespace) -> int:
                 "tcp": args.tcp, "force_tcp": args.force_tcp, "first_domid": args.first_domid,
                 "host_cpus": args.host_cpus, "max_domid": args.max_domid,
                 "toolstack": args.toolstack}}
-        tmp = path + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(data).encode(), fsync=False)
     log(f"simulated host {args.name!r} up in {info['start_seconds']}s: {args.domains} running, "
         f"{loaded} managed configs loaded")
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -121,6 +123,7 @@ def serve(args: argparse.Namespace) -> int:
     done.wait()
     log("stopping")
     control.stop()
+    relocation.stop()
     if xend is not None:
         xend.stop()
     xs.stop()

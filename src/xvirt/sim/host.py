@@ -47,6 +47,24 @@ _UNDO_FIELDS = ("name", "memory", "maxmem", "vcpus", "vcpu_avail", "managed", "h
                 "on_poweroff", "on_reboot", "on_crash")
 
 
+def parse_cpulist(text: str, host_cpus: int) -> list[int]:
+    """Physical CPUs of ``"[0, 1]"``, ``"0,1"``, ``"0-3,^2"``-free ranges or ``"all"``; XendOpError
+    for a CPU the host does not have or an empty set."""
+    t = str(text).strip().strip("[]").replace(" ", "")
+    if t == "all":
+        return list(range(host_cpus))
+    cpus: set[int] = set()
+    try:
+        for part in filter(None, t.split(",")):
+            lo, _, hi = part.partition("-")
+            cpus.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise XendOpError(f"Invalid cpumap: {text}") from None
+    if not cpus or min(cpus) < 0 or max(cpus) >= host_cpus:
+        raise XendOpError(f"Invalid cpumap: {text} (the host has CPUs 0..{host_cpus - 1})")
+    return sorted(cpus)
+
+
 class XendOpError(Exception):
     """A failure XenD reports as ``(xend.err '<message>')``."""
 
@@ -75,8 +93,9 @@ class HostSettings:
 
 class Host:
     def __init__(self, settings: HostSettings, *, tree, table, store: ConfigStore,
-                 save_area: SaveArea, log=None, layout: str = "xend") -> None:
+                 save_area: SaveArea, log=None, layout: str = "xend", devstats=None) -> None:
         self.settings = settings
+        self.devstats = devstats  # sim/devstats.DevStatsWriter: per-domain device counters
         self.layout = layout    # "xend" or "libxl": whose xenstore nodes and save semantics
         self.tree = tree
         self.table = table
@@ -177,6 +196,8 @@ class Host:
 
     def _publish(self, dom: SimDomain) -> None:
         self.table.upsert(dom.domid, **dom.table_fields())
+        if self.devstats is not None:
+            self.devstats.publish(dom)
         self._note(dom)
 
     @staticmethod
@@ -224,6 +245,8 @@ class Host:
         dom.domid = new_id
         dom.paused, dom.dying, dom.saving, dom.shutdown_code = paused, False, False, None
         dom.cpu_ns, dom.cpu_stamp = 0, time.monotonic_ns()
+        dom.io_ns, dom.io_stamp, dom.io_active = 0, 0, False
+        dom.io_since.clear()
         dom.start_time = time.time()
         try:
             self._check_record(dom)
@@ -268,7 +291,7 @@ class Host:
             self._ghosts.add(domid)
             self.scheduler.call_later(self.settings.dying_delay, lambda: self._free_ghost(domid))
         else:
-            self.table.remove(domid)
+            self._unpublish(domid)
         if not dom.managed:
             self._by_uuid.pop(dom.uuid, None)
         self._note(dom)
@@ -277,7 +300,12 @@ class Host:
         with self.lock:
             if domid in self._ghosts and domid not in self._by_domid:
                 self._ghosts.discard(domid)
-                self.table.remove(domid)
+                self._unpublish(domid)
+
+    def _unpublish(self, domid: int) -> None:
+        self.table.remove(domid)
+        if self.devstats is not None:
+            self.devstats.remove(domid)
 
     def _running(self, dom: SimDomain) -> SimDomain:
         if not dom.running or dom.dying:
@@ -622,6 +650,8 @@ class Host:
                     dom.vcpus, dom.vcpu_avail = vcpus, (1 << vcpus) - 1
 
     def op_pincpu(self, dom: SimDomain, vcpu: str, cpumap: str) -> None:
+        """XenD's ``domain_pincpu`` (``xc.vcpu_setaffinity`` per vCPU): ``cpumap`` as xend takes
+        it, ``"[0, 1]"`` or ``"0,1"``, or xl's ``"0-3,6"`` / ``"all"``; published to the stats file."""
         with self.lock:
             self._running(dom)
             if vcpu != "all":
@@ -631,6 +661,106 @@ class Host:
                     raise XendOpError(f"invalid literal for int(): {vcpu}") from None
                 if not 0 <= n < dom.vcpus:
                     raise XendOpError(f"Invalid VCPU {n}")
+            cpus = parse_cpulist(cpumap, self.settings.host_cpus)
+            for v in range(dom.vcpus) if vcpu == "all" else [int(vcpu)]:
+                if len(cpus) == self.settings.host_cpus:
+                    dom.affinity.pop(v, None)
+                else:
+                    dom.affinity[v] = cpus
+            self._publish(dom)
+
+    # -- devices (XenD's device_create / device_destroy; xl block-/network-attach/-detach) --------
+    def op_device_create(self, dom: SimDomain, config) -> None:
+        """Add a vbd or vif to the domain's config and, when it runs, plug it (xenstore nodes,
+        counters from zero)."""
+        try:
+            spec = sxp.parse(config) if isinstance(config, str) else config
+        except Exception as e:  # noqa: BLE001 - a malformed config is the client's problem
+            raise XendOpError(f"Invalid device configuration: {e}") from None
+        if not isinstance(spec, list) or not spec or spec[0] not in ("vbd", "tap", "vif"):
+            raise XendOpError("Invalid device configuration: only vbd, tap and vif can be attached")
+        spec = [x for x in spec if not (isinstance(x, list) and x[:1] == ["devid"])]
+        with self.lock:
+            if dom.dying:
+                raise XendOpError("Domain is not running")
+            kind = "vbd" if spec[0] == "tap" else spec[0]
+            with self._tentative(dom):
+                dom.pin_devids()
+                existing = dom.devices()
+                if kind == "vbd":
+                    name = (sxp.child_value(spec, "dev") or "").split(":")[0]
+                    if not name or not sxp.child_value(spec, "uname"):
+                        raise XendOpError("Invalid device configuration: a vbd needs dev and uname")
+                    if any(k in ("vbd", "tap") and (sxp.child_value(sp, "dev") or "").split(":")[0] == name
+                           for k, _d, sp in existing):
+                        raise XendOpError(f"Device {name} is already connected.")
+                    taken = {d for k, d, _sp in existing if k in ("vbd", "tap")}
+                    devid = next(51712 + 16 * i for i in range(4096) if 51712 + 16 * i not in taken)
+                else:
+                    mac = sxp.child_value(spec, "mac")
+                    if mac and any(k == "vif" and (sxp.child_value(sp, "mac") or "").lower() == mac.lower()
+                                   for k, _d, sp in existing):
+                        raise XendOpError(f"Device with MAC {mac} is already connected.")
+                    devid = max([d for k, d, _sp in existing if k == "vif"], default=-1) + 1
+                spec.append(["devid", str(devid)])
+                dom.config.append(["device", spec])
+            if dom.running:
+                dom.io_since[(kind, devid)] = dom.io_ns + (max(0, time.monotonic_ns() - dom.io_stamp)
+                                                           if dom.io_active and dom.io_stamp else 0)
+                with self.tree.batch():
+                    for path, value in dom.device_nodes(spec[0], devid, spec):
+                        self.tree.write(path, value.encode())
+                self._publish(dom)
+
+    def op_device_destroy(self, dom: SimDomain, type: str, dev: str) -> None:  # noqa: A002 - xend's name
+        """Remove the device of class ``type`` named by ``dev``: its devid, its ``dev`` name (vbd)
+        or MAC (vif), as xend's destroyDevice looks it up."""
+        with self.lock:
+            with self._tentative(dom):
+                dom.pin_devids()
+                found = None
+                for kind, devid, spec in dom.devices():
+                    if (kind if kind != "tap" else "vbd") != (type if type != "tap" else "vbd"):
+                        continue
+                    names = {str(devid), (sxp.child_value(spec, "dev") or "").split(":")[0],
+                             (sxp.child_value(spec, "mac") or "").lower()}
+                    if str(dev).lower() in names - {""}:
+                        found = (kind, devid, spec)
+                        break
+                if found is None:
+                    raise XendOpError(f"Device {dev} not connected")
+                dom.config = [c for c in dom.config if not (isinstance(c, list) and c[:1] == ["device"]
+                                                             and len(c) > 1 and c[1] is found[2])]
+            if dom.running:
+                kind, devid, _spec = found
+                with self.tree.batch():
+                    for path in (f"/local/domain/{dom.domid}/device/{kind}/{devid}",
+                                 f"/local/domain/0/backend/{kind}/{dom.domid}/{devid}"):
+                        if self.tree.exists(path):
+                            self.tree.rm(path)
+                dom.io_since.pop((kind, devid), None)
+                self._publish(dom)
+
+    def op_domain_sched_credit_get(self, dom: SimDomain) -> list:
+        """XenD's ``domain_sched_credit_get`` (``xc.sched_credit_domain_get``): weight and cap."""
+        with self.lock:
+            self._running(dom)
+            return ["sched_credit", ["weight", str(dom.sched_weight)], ["cap", str(dom.sched_cap)]]
+
+    def op_domain_sched_credit_set(self, dom: SimDomain, weight: int | None = None, cap: int | None = None) -> None:
+        """XenD's ``domain_sched_credit_set``: Xen's credit scheduler takes weight 1..65535 and
+        cap 0 (none) .. 100 per host CPU (xen/common/sched/credit.c)."""
+        with self.lock:
+            self._running(dom)
+            if weight is not None and weight >= 0 and not 1 <= weight <= 65535:
+                raise XendOpError(f"Invalid weight {weight}: must be 1..65535")
+            if cap is not None and cap >= 0 and cap > 100 * self.settings.host_cpus:
+                raise XendOpError(f"Invalid cap {cap}: must be 0..{100 * self.settings.host_cpus}")
+            if weight is not None and weight >= 0:
+                dom.sched_weight = weight
+            if cap is not None and cap >= 0:
+                dom.sched_cap = cap
+            self._publish(dom)
 
     def op_sysrq(self, dom: SimDomain, key: int) -> None:
         with self.lock:
@@ -654,11 +784,11 @@ class Host:
                 raise XendOpError(str(e)) from None
             name, domid = dom.name, dom.domid
             dom.saving = True
+            if self.layout == "xend":  # xend renames first (XendCheckpoint.save); libxl does not
+                self._set_name(dom, f"migrating-{name}")
             dom.fold_cpu()
             dom.paused = True
             self._publish(dom)
-            if self.layout == "xend":  # xend renamed a domain while saving it; libxl does not
-                self._set_name(dom, f"migrating-{name}")
         time.sleep(self.settings.save_delay)
         with self.lock:
             if dom.domid != domid:
@@ -677,8 +807,51 @@ class Host:
                 self._set_name(dom, name)
                 self._publish(dom)
                 raise XendOpError(f"Save failed: {getattr(e, 'strerror', None) or e}") from None
+            # the guest suspended itself (SHUTDOWN_suspend, xen/include/public/sched.h) and the
+            # hypervisor shows it shut down with that reason until xend destroys it
+            dom.shutdown_code = 2
             self._teardown(dom)
             self.log(f"saved {name} from id {domid}")
+
+    def op_migrate(self, dom: SimDomain, destination: str, port: int = 0, live: int = 0,
+                   resource: int = 0) -> None:
+        """XenD's ``domain_migrate``: the domain is paused, its image streamed to the target's
+        relocation service (``sim/relocation.py``), which restores it under the same UUID with
+        an id of its own; then it is gone here (a managed domain stays defined, as in XenD)."""
+        from .relocation import check_destination, send_image
+        with self.lock:
+            self._running(dom)
+            if dom.is_dom0:
+                raise XendOpError("Cannot migrate privileged domain 0")
+            if dom.saving:
+                raise XendOpError("Domain is already being saved")
+            try:
+                check_destination(destination)
+            except (ValueError, OSError) as e:
+                raise XendOpError(f"Migration failed: {e}") from None
+            dom.saving = True
+            domid, was_paused = dom.domid, dom.paused
+            dom.fold_cpu()
+            dom.paused = True
+            self._publish(dom)
+            dom.sync_config()
+            image = SaveArea.image_bytes(copy.deepcopy(dom.config), dom.memory)
+        try:
+            send_image(destination, image)
+        except Exception as e:  # noqa: BLE001 - the domain runs on here, whatever failed
+            with self.lock:
+                if dom.domid == domid:
+                    dom.saving = False
+                    dom.fold_cpu()
+                    dom.paused = was_paused
+                    self._publish(dom)
+            raise XendOpError(f"Migration failed: {getattr(e, 'strerror', None) or e}") from None
+        with self.lock:
+            dom.saving = False
+            if dom.domid == domid:
+                dom.shutdown_code = 2   # suspended for migration, then destroyed here
+                self._teardown(dom)
+            self.log(f"migrated {dom.name} from id {domid} to {destination}")
 
     def op_dump(self, dom: SimDomain, file: str, live: int = 0, crash: int = 0) -> None:
         with self.lock:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 
+from ..atomicfile import write_atomic
 from ..errors import InvalidArgError, NoConnectError, OperationFailedError, OperationInvalidError
 from .control_client import SimControl
 from .paths import DEFAULT_NAME, SimPaths, check_state_dir, prepare_state_dir, state_dir
@@ -155,11 +156,8 @@ def _validate(s: dict) -> None:
 
 
 def _write_settings(paths: SimPaths, name: str, settings: dict) -> None:
-    tmp = paths.settings + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"name": name, "settings": settings, "created": time.time()}, f)
-    os.replace(tmp, paths.settings)
+    record = {"name": name, "settings": settings, "created": time.time()}
+    write_atomic(paths.settings, json.dumps(record).encode(), fsync=False)
 
 
 def start(name: str = DEFAULT_NAME, *, root: str | None = None, domains: int | None = None,
@@ -259,18 +257,30 @@ def stop(name: str = DEFAULT_NAME, *, root: str | None = None, timeout: float = 
     if pid is None:
         return False
     os.kill(pid, signal.SIGTERM)
+    if _wait_gone(pid, timeout):
+        return True
+    if _pid_alive(pid):  # still our simulator (never a process that took its pid since)
+        os.kill(pid, signal.SIGKILL)
+    _wait_gone(pid, KILL_WAIT)  # return once it is gone, as after SIGTERM (SIGKILL cannot be refused)
+    return True
+
+
+KILL_WAIT = 30.0  # seconds a SIGKILLed simulator may take to be gone on a very busy machine
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """Wait until ``pid`` is no live simulator and not exiting (reaping it if it is our child)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         if not _pid_alive(pid) and not _exiting(pid):
             return True
+        if time.monotonic() >= deadline:
+            return False
         try:  # reap it if it is our child (tests start it from this process)
             os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             pass
         time.sleep(0.02)
-    if _pid_alive(pid):  # still our simulator (never a process that took its pid since)
-        os.kill(pid, signal.SIGKILL)
-    return True
 
 
 def describe_start(st: dict) -> str:

@@ -59,6 +59,16 @@ class SimPaths:
         return os.path.join(self.root, "domtable")
 
     @property
+    def relocation(self) -> str:
+        """XenD's relocation service of the simulated host (``sim/relocation.py``), mode 0600."""
+        return os.path.join(self.root, "relocation.sock")
+
+    @property
+    def stats(self) -> str:
+        """Per-domain device counters (``xvirt.protocol.devstats``), one file per running domain."""
+        return os.path.join(self.root, "stats")
+
+    @property
     def managed(self) -> str:
         return os.path.join(self.root, "managed")
 

@@ -126,6 +126,14 @@ class SimDomain:
     activity: int = 20              # thousandths of a CPU used when not paused
     start_time: float = 0.0
     pending: set = field(default_factory=set)
+    # device counters' clock (sim/devstats.py), vCPU affinity and credit scheduler parameters
+    io_ns: int = 0
+    io_stamp: int = 0
+    io_active: bool = False
+    affinity: dict = field(default_factory=dict)   # vcpu -> list of physical CPUs
+    io_since: dict = field(default_factory=dict)   # (kind, devid) -> active ns when hot-plugged
+    sched_weight: int = 256
+    sched_cap: int = 0
 
     @classmethod
     def from_config(cls, config: list, *, managed: bool) -> "SimDomain":
@@ -219,7 +227,7 @@ class SimDomain:
                 ["cpu_weight", "1.0"], ["memory", str(self.memory)], ["shadow_memory", "0"],
                 ["maxmem", str(self.maxmem)]]
         # config fields xend 3.0.3+ echoes in the record (after maxmem, reference §2.4)
-        for key in ("localtime", "cpus", "description", "bootloader", "bootloader_args"):
+        for key in ("localtime", "cpus", "description", "bootloader", "bootloader_args", "on_xend_start"):
             node = sxp.child(c, key)
             if node is not None:
                 rec.append(list(node))
@@ -255,9 +263,14 @@ class SimDomain:
             on = bool(self.vcpu_avail >> i & 1)
             out.append(["vcpu", ["number", str(i)], ["online", str(int(on))],
                         ["blocked", str(int(on and self.blocked))], ["running", str(int(on and run and not self.blocked))],
-                        ["cpu_time", f"{per if on else 0.0:.9f}"], ["cpu", str(i % host_cpus if on else -1)],
-                        ["cpumap", [str(c) for c in range(host_cpus)]]])
+                        ["cpu_time", f"{per if on else 0.0:.9f}"], ["cpu", str(self.vcpu_cpu(i, host_cpus) if on else -1)],
+                        ["cpumap", [str(c) for c in self.affinity.get(i, range(host_cpus))]]])
         return out
+
+    def vcpu_cpu(self, vcpu: int, host_cpus: int) -> int:
+        """The physical CPU vCPU ``vcpu`` runs on: one of its affinity (as the reader computes it)."""
+        cpus = list(self.affinity.get(vcpu, range(host_cpus))) or list(range(host_cpus))
+        return cpus[vcpu % len(cpus)]
 
     # -- xenstore view -----------------------------------------------------------------------
     def xenstore_nodes(self, layout: str = "xend") -> list[tuple[str, str]]:
@@ -277,18 +290,50 @@ class SimDomain:
                  (f"{d}/control/platform-feature-multiprocessor-suspend", "1")]
         for i in range(self.vcpus):
             nodes.append((f"{d}/cpu/{i}/availability", "online" if self.vcpu_avail >> i & 1 else "offline"))
-        for n, dev in enumerate(sxp.children(self.config, "device")):
-            if len(dev) < 2 or not isinstance(dev[1], list) or not dev[1]:
-                continue
-            kind, devid = dev[1][0], 51712 + n * 16 if dev[1][0] in ("vbd", "tap") else n
-            back = f"/local/domain/0/backend/{kind}/{self.domid}/{devid}"
-            nodes.append((f"{d}/device/{kind}/{devid}/backend", back))
-            nodes.append((f"{d}/device/{kind}/{devid}/state", "4"))
-            for key in ("dev", "uname", "mode", "mac", "bridge", "script"):
-                val = sxp.child_value(dev[1], key)
-                if val is not None:
-                    nodes.append((f"{back}/{key}", val))
+        for kind, devid, spec in self.devices():
+            nodes += self.device_nodes(kind, devid, spec)
         return nodes
+
+    def device_nodes(self, kind: str, devid: int, spec: list) -> list[tuple[str, str]]:
+        """A device's frontend and backend nodes (xend's layout, reference §4.2)."""
+        d = f"/local/domain/{self.domid}"
+        back = f"/local/domain/0/backend/{kind}/{self.domid}/{devid}"
+        nodes = [(f"{d}/device/{kind}/{devid}/backend", back), (f"{d}/device/{kind}/{devid}/state", "4")]
+        for key in ("dev", "uname", "mode", "mac", "bridge", "script"):
+            val = sxp.child_value(spec, key)
+            if val is not None:
+                nodes.append((f"{back}/{key}", val))
+        return nodes
+
+    def devices(self) -> list[tuple[str, int, list]]:
+        """(kind, devid, spec) of each device: a ``devid`` the spec carries (set when devices are
+        hot-plugged), else Xen's numbering: vbds from 51712 (xvda, 202 << 8) in steps of 16,
+        vifs from 0."""
+        out, vbds, vifs, other = [], 0, 0, 0
+        for dev in sxp.children(self.config, "device"):
+            if len(dev) < 2 or not isinstance(dev[1], list) or not dev[1] or not isinstance(dev[1][0], str):
+                continue
+            spec, kind = dev[1], dev[1][0]
+            given = sxp.child_value(spec, "devid")
+            if kind in ("vbd", "tap"):
+                devid, vbds = 51712 + 16 * vbds, vbds + 1
+            elif kind == "vif":
+                devid, vifs = vifs, vifs + 1
+            else:
+                devid, other = other, other + 1
+            if given is not None and given.isdigit():
+                devid = int(given)
+            out.append((kind, devid, spec))
+        return out
+
+    def pin_devids(self) -> None:
+        """Write each device's current ``devid`` into its spec, so removing one renumbers none."""
+        for _kind, devid, spec in self.devices():
+            node = sxp.child(spec, "devid")
+            if node is None:
+                spec.append(["devid", str(devid)])
+            else:
+                node[1:] = [str(devid)]
 
     def libxl_nodes(self) -> list[tuple[str, str]]:
         """The nodes libxl 4.17 writes for a running PV domain, as a real dom0 shows them

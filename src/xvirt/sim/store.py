@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import struct
-import threading
 
+from ..atomicfile import TMP_MARK, write_atomic
 from ..protocol import sxp
 
 __all__ = ["ConfigStore", "SaveArea", "PathRefused", "SAVE_MAGIC"]
@@ -23,28 +23,6 @@ MAX_CONFIG = 1 << 20
 
 class PathRefused(ValueError):
     """A protocol-supplied path that falls outside the simulator's save directory."""
-
-
-def _atomic_write(path: str, data: bytes, fsync: bool = True) -> None:
-    directory = os.path.dirname(path)
-    tmp = f"{path}.tmp.{os.getpid()}.{threading.get_ident()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        if fsync:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    if not fsync:
-        return
-    dfd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 class ConfigStore:
@@ -59,7 +37,7 @@ class ConfigStore:
         return os.path.join(self.dir, f"{uuid}.sxp")
 
     def save(self, uuid: str, config: list) -> None:
-        _atomic_write(self._path(uuid), sxp.show(config).encode(), self.fsync)
+        write_atomic(self._path(uuid), sxp.show(config).encode(), fsync=self.fsync)
 
     def delete(self, uuid: str) -> None:
         try:
@@ -72,7 +50,7 @@ class ConfigStore:
         configs, bad = [], []
         for name in sorted(os.listdir(self.dir)):
             path = os.path.join(self.dir, name)
-            if ".tmp." in name:
+            if TMP_MARK in name:
                 os.unlink(path)  # an interrupted write: the rename never happened
                 continue
             if not name.endswith(".sxp"):
@@ -100,12 +78,15 @@ class SaveArea:
             raise PathRefused(f"Path '{file}' is outside the save directory {self.dir}")
         return path
 
+    @staticmethod
+    def image_bytes(config: list, memory_mib: int) -> bytes:
+        """A save image: the config, then a small stand-in for the memory (distinct, checkable)."""
+        body = sxp.show(config).encode()
+        return SAVE_MAGIC + _LEN.pack(len(body)) + body + (b"\0" * 4096) + _LEN.pack(memory_mib)
+
     def write_image(self, file: str, config: list, memory_mib: int) -> str:
         path = self.resolve(file)
-        body = sxp.show(config).encode()
-        # a small stand-in for the memory image: enough to make files distinct and checkable
-        payload = SAVE_MAGIC + _LEN.pack(len(body)) + body + (b"\0" * 4096) + _LEN.pack(memory_mib)
-        _atomic_write(path, payload)
+        write_atomic(path, self.image_bytes(config, memory_mib))
         return path
 
     def read_image(self, file: str) -> list:
@@ -132,5 +113,5 @@ class SaveArea:
 
     def write_dump(self, file: str, domid: int, memory_mib: int) -> str:
         path = self.resolve(file)
-        _atomic_write(path, b"XVIRTCORE" + _LEN.pack(domid) + _LEN.pack(memory_mib))
+        write_atomic(path, b"XVIRTCORE" + _LEN.pack(domid) + _LEN.pack(memory_mib))
         return path

@@ -102,6 +102,9 @@ class XendApp:
             "pincpu": self._pincpu, "maxmem_set": self._maxmem_set,
             "mem_target_set": self._mem_target_set, "set_vcpus": self._set_vcpus,
             "start": self._start, "delete": self._delete, "vcpuinfo": self._vcpuinfo,
+            "domain_sched_credit_get": self._sched_get, "domain_sched_credit_set": self._sched_set,
+            "device_create": self._device_create, "device_destroy": self._device_destroy,
+            "migrate": self._migrate,
         }
         self._dir_ops: dict[str, Callable] = {
             "create": self._create, "new": self._new, "restore": self._restore, "list": self._list,
@@ -336,6 +339,30 @@ class XendApp:
 
     def _pincpu(self, req, dom) -> Reply:
         self.host.op_pincpu(dom, _form(req.args, "vcpu"), _form(req.args, "cpumap"))
+        return sxp_reply(0)
+
+    def _migrate(self, req, dom) -> Reply:
+        a = req.args
+        self.host.op_migrate(dom, _form(a, "destination"), _form(a, "port", int) if a.get("port") else 0,
+                             _form(a, "live", int) if a.get("live") else 0)
+        return sxp_reply(0)
+
+    def _device_create(self, req, dom) -> Reply:
+        self.host.op_device_create(dom, _form(req.args, "config"))
+        return sxp_reply(0)
+
+    def _device_destroy(self, req, dom) -> Reply:
+        self.host.op_device_destroy(dom, _form(req.args, "type"), _form(req.args, "dev"))
+        return sxp_reply(0)
+
+    def _sched_get(self, req, dom) -> Reply:
+        return sxp_reply(self.host.op_domain_sched_credit_get(dom))
+
+    def _sched_set(self, req, dom) -> Reply:
+        a = req.args
+        weight = _form(a, "weight", int) if a.get("weight") else None
+        cap = _form(a, "cap", int) if a.get("cap") else None
+        self.host.op_domain_sched_credit_set(dom, weight, cap)
         return sxp_reply(0)
 
     def _maxmem_set(self, req, dom) -> Reply:

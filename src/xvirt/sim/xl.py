@@ -256,6 +256,92 @@ class Xl:
         d = self.dom(self.find_domain(rest[0]), "vcpu-set")
         self.host_op("set_vcpus", "vcpu-set", d, vcpus=int(rest[1]))
 
+    def cmd_dump_core(self, argv: list[str]) -> None:
+        """``xl dump-core <Domain> <filename>``."""
+        _, rest = self.args(argv, "", 2, "dump-core")
+        d = self.dom(self.find_domain(rest[0]), "dump-core")
+        self.host_op("dump", "dump-core", d, file=rest[1], live=1, crash=0)
+
+    def cmd_block_attach(self, argv: list[str]) -> None:
+        """``xl block-attach <Domain> <disk-spec>``: the positional ``target,vdev,access`` form
+        or ``key=value`` pairs (``target=``, ``vdev=``, ``access=``)."""
+        _, rest = self.args(argv, "", 2, "block-attach")
+        d = self.dom(self.find_domain(rest[0]), "block-attach")
+        keys: dict[str, str] = {}
+        positional = []
+        for part in ",".join(rest[1:]).split(","):
+            k, sep, v = part.strip().partition("=")
+            if sep:
+                keys[k] = v
+            elif part.strip():
+                positional.append(part.strip())
+        for k, v in zip(("target", "vdev", "access"), positional):
+            keys.setdefault(k, v)
+        if "target" not in keys or "vdev" not in keys:
+            raise XlExit(1, f"Invalid disk spec: {rest[1]}")
+        target = keys["target"] if ":" in keys["target"] else f"phy:{keys['target']}"
+        mode = "r" if keys.get("access", "w") in ("r", "ro") else "w"
+        cfg = f"(vbd (dev {keys['vdev']}) (uname {target}) (mode {mode}))"
+        self.host_op("device_create", "block-attach", d, config=cfg)
+
+    def cmd_network_attach(self, argv: list[str]) -> None:
+        """``xl network-attach <Domain> [mac=..] [bridge=..]``."""
+        _, rest = self.args(argv, "", 1, "network-attach")
+        d = self.dom(self.find_domain(rest[0]), "network-attach")
+        parts = ["vif"]
+        for kv in rest[1:]:
+            k, sep, v = kv.partition("=")
+            if not sep or k not in ("mac", "bridge", "script", "ip"):
+                raise XlExit(1, f"unrecognized argument `{kv}'")
+            parts.append(f"({k} {v})")
+        self.host_op("device_create", "network-attach", d, config="(" + " ".join(parts) + ")")
+
+    def _detach(self, argv: list[str], sub: str, kind: str) -> None:
+        _, rest = self.args(argv, "", 2, sub)
+        d = self.dom(self.find_domain(rest[0]), sub)
+        self.host_op("device_destroy", sub, d, type=kind, dev=rest[1])
+
+    def cmd_block_detach(self, argv: list[str]) -> None:
+        self._detach(argv, "block-detach", "vbd")
+
+    def cmd_network_detach(self, argv: list[str]) -> None:
+        self._detach(argv, "network-detach", "vif")
+
+    def cmd_vcpu_pin(self, argv: list[str]) -> None:
+        """``xl vcpu-pin <Domain> <VCPU|all> <CPUs|all>`` (libxl_set_vcpuaffinity)."""
+        _, rest = self.args(argv, "", 3, "vcpu-pin")
+        d = self.dom(self.find_domain(rest[0]), "vcpu-pin")
+        self.host_op("pincpu", "vcpu-pin", d, vcpu=rest[1], cpumap=rest[2])
+
+    def cmd_sched_credit(self, argv: list[str]) -> None:
+        """``xl sched-credit -d <Domain> [-w W] [-c C]``: set, or print the domain's row."""
+        opts: dict[str, str] = {}
+        it = iter(argv)
+        for a in it:
+            if a in ("-d", "-w", "-c", "--domain", "--weight", "--cap"):
+                value = next(it, None)
+                if value is None:
+                    raise XlExit(2, f"option requires an argument -- '{a.lstrip('-')[0]}'")
+                opts[a.lstrip("-")[0]] = value
+            else:
+                raise XlExit(2, f"option `{a}' not supported.")
+        if "d" not in opts:
+            raise XlExit(1, "Must specify a domain.")
+        d = self.dom(self.find_domain(opts["d"]), "sched-credit")
+        if "w" in opts or "c" in opts:
+            params = {}
+            for key, name in (("w", "weight"), ("c", "cap")):
+                if key in opts:
+                    if not opts[key].lstrip("-").isdigit():
+                        raise XlExit(1, f"Invalid {name}: {opts[key]}")
+                    params[name] = int(opts[key])
+            self.host_op("domain_sched_credit_set", "sched-credit", d, **params)
+            return
+        rec = self.ctl.op("domain_sched_credit_get", d["uuid"])
+        vals = {k: v for k, v in rec[1:]} if isinstance(rec, list) else {}
+        sys.stdout.write(f"{'Name':<33} {'ID':>4} {'Weight':>6} {'Cap':>4}\n"
+                         f"{d['name']:<33} {d['domid']:>4} {vals.get('weight', '256'):>6} {vals.get('cap', '0'):>4}\n")
+
     def cmd_rename(self, argv: list[str]) -> None:
         _, rest = self.args(argv, "", 2, "rename")
         d = self.dom(self.find_domain(rest[0]), "rename")
@@ -337,7 +423,10 @@ COMMANDS = {"list": Xl.cmd_list, "info": Xl.cmd_info, "create": Xl.cmd_create,
             "shutdown": Xl.cmd_shutdown, "reboot": Xl.cmd_reboot, "destroy": Xl.cmd_destroy,
             "pause": Xl.cmd_pause, "unpause": Xl.cmd_unpause, "save": Xl.cmd_save,
             "restore": Xl.cmd_restore, "mem-set": Xl.cmd_mem_set, "mem-max": Xl.cmd_mem_max,
-            "vcpu-set": Xl.cmd_vcpu_set, "rename": Xl.cmd_rename}
+            "vcpu-set": Xl.cmd_vcpu_set, "rename": Xl.cmd_rename, "vcpu-pin": Xl.cmd_vcpu_pin,
+            "sched-credit": Xl.cmd_sched_credit, "dump-core": Xl.cmd_dump_core,
+            "block-attach": Xl.cmd_block_attach, "block-detach": Xl.cmd_block_detach,
+            "network-attach": Xl.cmd_network_attach, "network-detach": Xl.cmd_network_detach}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -193,6 +193,12 @@ class DomainTableReader:
         raw = self._stable(lambda count: self._mm[dt.USAGE_OFFSET: dt.USAGE_OFFSET + dt.USAGE_SIZE])
         return dt.unpack_usage(raw, 0, time.monotonic_ns())
 
+    def generation(self) -> int:
+        """The table's sequence counter: it changes whenever the hypervisor rewrites a record
+        (no daemon round trip; a poller reads the table only when this moved)."""
+        self._check_size()
+        return self._seq[0]
+
     def boot_id(self) -> bytes:
         self._check_size()
         return dt.unpack_header(self._mm).boot_id

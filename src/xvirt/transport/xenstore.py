@@ -117,6 +117,9 @@ class _SocketChannel:
         except (BlockingIOError, socket.timeout):  # BlockingIOError: SO_RCVTIMEO expired
             raise _Timeout from None
 
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
     def close(self) -> None:
         try:
             self.sock.close()
@@ -153,6 +156,9 @@ class _DeviceChannel:
                 return os.read(self.fd, 65536)
             except BlockingIOError:
                 self._wait(select.POLLIN, deadline)
+
+    def fileno(self) -> int:
+        return self.fd
 
     def close(self) -> None:
         try:
@@ -504,6 +510,42 @@ class XenstoreClient:
                 out.append(pop())
         except IndexError:
             return out
+
+    def wait_events(self, timeout: float, wake_fd: int | None = None) -> list[tuple[str, str]]:
+        """Buffered watch events, else those that arrive within ``timeout`` seconds (maybe none).
+
+        Meant for a connection that only watches (no request in flight): it blocks at most
+        ``timeout`` in one ``select``, or until ``wake_fd`` is readable (the caller drains it).
+        A dead connection raises :class:`XsConnectionError`.
+        """
+        with self._lock:
+            if not self._events:
+                deadline = time.monotonic() + self.timeout
+                if self._chan is None:
+                    self._connect(deadline)  # registers the watches again; they fire at once
+                chan = self._chan
+                try:
+                    fds = [chan.fileno()] if wake_fd is None else [chan.fileno(), wake_fd]
+                    ready, _, _ = select.select(fds, [], [], max(0.0, timeout))
+                    if chan.fileno() in ready:
+                        data = chan.recv(deadline)
+                        if not data:
+                            raise ConnectionResetError("xenstored closed the connection")
+                        self._dec.feed(data)
+                        while (msg := self._dec.next_message()) is not None:
+                            if msg.type != _WATCH_EVENT:
+                                raise XsProtocolError(f"unexpected {type_name(msg.type)} on a watching connection")
+                            self._event(msg.payload)
+                except XsProtocolError as e:
+                    self._drop()
+                    raise XsConnectionError(f"xenstore connection {self.path} desynchronised: {e}") from None
+                except _Timeout:
+                    self._drop()
+                    raise XsConnectionError(f"xenstore connection {self.path}: no data after it was "
+                                            f"readable") from None
+                except OSError as e:
+                    raise self._lost(e) from None
+        return self.events()
 
     def counts(self) -> dict[str, int]:
         """Requests sent on this client by message type name (``{"READ": 3, ...}``); exact."""

@@ -1,0 +1,96 @@
+"""The event tracker on its own (no I/O): snapshots in, libvirt events out."""
+
+from __future__ import annotations
+
+import uuid as _uuid
+
+from xvirt import events as ev
+from xvirt.protocol import domtable as dt
+
+U1, U2 = str(_uuid.uuid4()), str(_uuid.uuid4())
+
+
+def rec(domid: int, uuid: str, flags: int) -> dt.DomainInfo:
+    return dt.DomainInfo(domid, flags, 0, 0, 0, 1, 0, 0, _uuid.UUID(uuid).bytes)
+
+
+def shut(code: int, extra: int = 0) -> int:
+    return dt.SHUTDOWN | code << dt.SHUTDOWN_SHIFT | extra
+
+
+def primed(*infos) -> ev.Tracker:
+    t = ev.Tracker()
+    assert t.observe(list(infos), {i.domid: f"d{i.domid}" for i in infos}) == []   # baseline: no news
+    return t
+
+
+def kinds(raws):
+    return [(r[1], r[2], r[5]) if r[0] == ev.ID_LIFECYCLE else ("reboot", r[5]) for r in raws]
+
+
+def test_baseline_is_not_news_and_dying_records_at_start_stay_silent():
+    t = primed(rec(1, U1, dt.RUNNING), rec(2, U2, dt.DYING))
+    assert t.observe([rec(1, U1, dt.RUNNING), rec(2, U2, dt.DYING)], {}) == []
+    assert t.observe([rec(1, U1, dt.RUNNING)], {}) == []   # the hypervisor freed it
+
+
+def test_started_and_died_between_two_reads_gives_both_once():
+    t = primed(rec(1, U1, dt.RUNNING))
+    got = t.observe([rec(1, U1, dt.RUNNING), rec(5, U2, dt.DYING | shut(0))], {})
+    assert kinds(got) == [(ev.STARTED, ev.STARTED_BOOTED, 5), (ev.SHUTDOWN, ev.SHUTDOWN_FINISHED, 5),
+                          (ev.STOPPED, ev.STOPPED_SHUTDOWN, -1)]
+    assert t.observe([rec(1, U1, dt.RUNNING), rec(5, U2, dt.DYING | shut(0))], {}) == []
+
+
+def test_vanished_under_a_migrating_name_is_a_save_and_the_next_start_a_restore():
+    t = primed(rec(1, U1, dt.RUNNING))
+    assert t.observe([rec(1, U1, dt.PAUSED)], {1: "migrating-d1"}) == []
+    assert kinds(t.observe([], {})) == [(ev.STOPPED, ev.STOPPED_SAVED, -1)]
+    got = t.observe([rec(7, U1, dt.RUNNING)], {7: "d1"})
+    assert kinds(got) == [(ev.STARTED, ev.STARTED_RESTORED, 7)] and got[0][4] == "d1"
+
+
+def test_reboot_crash_and_an_id_reused_by_another_domain():
+    t = primed(rec(1, U1, dt.RUNNING))
+    got = t.observe([rec(1, U1, dt.DYING | shut(1))], {})
+    assert kinds(got) == [(ev.SHUTDOWN, ev.SHUTDOWN_FINISHED, 1), (ev.STOPPED, ev.STOPPED_SHUTDOWN, -1)]
+    assert kinds(t.observe([rec(2, U1, dt.RUNNING)], {2: "d1"})) == [(ev.STARTED, ev.STARTED_BOOTED, 2), ("reboot", 2)]
+    assert kinds(t.observe([rec(2, U1, shut(3))], {})) == [(ev.CRASHED, ev.CRASHED_PANICKED, 2)]
+    got = t.observe([rec(2, U2, dt.RUNNING)], {2: "other"})   # same id, another UUID
+    assert kinds(got) == [(ev.STOPPED, ev.STOPPED_CRASHED, -1), (ev.STARTED, ev.STARTED_BOOTED, 2)]
+
+
+def test_notes_and_table_agree_on_one_event_per_change():
+    t = primed(rec(1, U1, dt.RUNNING))
+    assert kinds(t.note("pause", U1)) == [(ev.SUSPENDED, ev.SUSPENDED_PAUSED, 1)]
+    assert t.observe([rec(1, U1, dt.PAUSED)], {}) == []       # the table says the same: nothing new
+    assert kinds(t.observe([rec(1, U1, dt.RUNNING)], {})) == [(ev.RESUMED, ev.RESUMED_UNPAUSED, 1)]
+    assert t.note("unpause", U1) == []                         # already running
+
+
+def test_a_domain_that_appears_paused_is_being_created():
+    t = primed()
+    assert kinds(t.observe([rec(3, U1, dt.PAUSED)], {3: "new"})) == [(ev.STARTED, ev.STARTED_BOOTED, 3)]
+    assert t.observe([rec(3, U1, dt.RUNNING)], {}) == []
+    assert kinds(t.observe([rec(3, U1, dt.PAUSED)], {})) == [(ev.SUSPENDED, ev.SUSPENDED_PAUSED, 3)]
+
+
+def test_notify_reaches_only_sources_of_the_same_host():
+    import types
+    from xvirt.uri import Target
+
+    mine = types.SimpleNamespace(target=Target("xen+unix:///a", "/tmp/a-xend"))
+    other = types.SimpleNamespace(target=Target("xen+unix:///b", "/tmp/b-xend"))
+    src = ev.EventSource(mine.target)          # XenD-only: this process's operations only
+    try:
+        assert ev.listening(mine) and not ev.listening(other)
+        stream = ev.EventStream(src, timeout=30)
+        ev.notify(other, "define", U2, "elsewhere")
+        ev.notify(mine, "define", U1, "here")
+        ev.notify(mine, "undefine", U1)
+        got = [next(stream), next(stream)]
+        assert [(e.event, e.detail, e.name, e.uuid) for e in got] == [
+            (ev.DEFINED, ev.DEFINED_ADDED, "here", U1), (ev.UNDEFINED, ev.UNDEFINED_REMOVED, "here", U1)]
+    finally:
+        src.close()
+    assert not ev.listening(mine)
