@@ -12,21 +12,14 @@ import click
 from ..errors import LibvirtError
 from . import format as fmt
 from .session import CommandError, VirshCommand, emit, json_option, resolve_domain, with_session
+from ..domxml.model import format_cpuset
 
 __all__ = ["COMMANDS", "cpulist", "parse_cpulist", "vcpupin_table"]
 
 
 def cpulist(mask) -> str:
     """virBitmapFormat: ``0-3,6`` for the CPUs set in ``mask``."""
-    cpus = [i for i, on in enumerate(mask) if on]
-    parts, i = [], 0
-    while i < len(cpus):
-        j = i
-        while j + 1 < len(cpus) and cpus[j + 1] == cpus[j] + 1:
-            j += 1
-        parts.append(str(cpus[i]) if i == j else f"{cpus[i]}-{cpus[j]}")
-        i = j + 1
-    return ",".join(parts)
+    return format_cpuset({i for i, on in enumerate(mask) if on})
 
 
 def parse_cpulist(text: str, ncpus: int) -> list[int]:

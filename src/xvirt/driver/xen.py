@@ -828,9 +828,9 @@ class XenDriver:
         if self.running_id(uuid) is not None:
             self.ts.update_running_xml(uuid, xml)   # libxl: the live definition too
     # -- device hot-plug (issue 13): XenD device_create/device_destroy, xl block-/network-attach ----
-    def attach_device(self, uuid: str, xml: str, *, live: bool | None = None, config: bool = False) -> None:
-        """Attach a ``<disk>`` or ``<interface>``. ``live`` None means the current state (running:
-        live, else the config). An interface without a MAC gets one in Xen's 00:16:3e range."""
+    def _device_target(self, uuid: str, xml: str, live: bool | None, config: bool):
+        """The parsed device and where a hot-plug change goes: ``live`` None means the current
+        state (running: live, else the config); a change that is not live goes to the config."""
         from .devices import parse_device_xml
         dev = parse_device_xml(xml)
         running = self.running_id(uuid) is not None
@@ -839,8 +839,12 @@ class XenDriver:
         live = running if live is None else live
         if live and not running:
             raise _ds.not_running()
-        if not live and not config:
-            config = True
+        return dev, live, config or not live
+
+    def attach_device(self, uuid: str, xml: str, *, live: bool | None = None, config: bool = False) -> None:
+        """Attach a ``<disk>`` or ``<interface>``. ``live`` None means the current state (running:
+        live, else the config). An interface without a MAC gets one in Xen's 00:16:3e range."""
+        dev, live, config = self._device_target(uuid, xml, live, config)
         if config and not self.is_persistent(uuid):
             raise OperationInvalidError("Requested operation is not valid: cannot change the config of a "
                                         "transient domain")
@@ -851,16 +855,7 @@ class XenDriver:
         self.ts.attach_device(uuid, dev, live=live, config=config)
 
     def detach_device(self, uuid: str, xml: str, *, live: bool | None = None, config: bool = False) -> None:
-        from .devices import parse_device_xml
-        dev = parse_device_xml(xml)
-        running = self.running_id(uuid) is not None
-        if not running:
-            self.lookup_uuid(uuid)
-        live = running if live is None else live
-        if live and not running:
-            raise _ds.not_running()
-        if not live and not config:
-            config = True
+        dev, live, config = self._device_target(uuid, xml, live, config)
         if dev.kind == "interface" and not dev.model.mac:
             raise InvalidArgError("invalid argument: an interface to detach is named by its <mac address=...>")
         self.ts.detach_device(uuid, dev, live=live, config=config)
