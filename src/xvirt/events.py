@@ -152,6 +152,9 @@ class Tracker:
         self._max = max_memory
         self._dead: dict[int, str] = {}           # dying records already reported as stopped
         self._names: dict[str, str] = {}          # uuid -> last name seen (for a domain seen only dying)
+        # new domains seen before their name: libxl introduces a domain, then writes its name
+        # (a STARTED event without a name would be no use); domid -> (uuid, flags)
+        self._nameless: dict[int, tuple[str, int]] = {}
         self.primed = False
 
     # -- helpers
@@ -224,6 +227,10 @@ class Tracker:
             del self._dead[domid]
         if len(self._names) > self._max:
             self._names.clear()
+        for domid in [d for d in self._nameless if d not in current]:  # came and went, never named
+            uuid, _flags = self._nameless.pop(domid)
+            out.append((ID_LIFECYCLE, STARTED, STARTED_BOOTED, uuid, "", domid))
+            out.append((ID_LIFECYCLE, STOPPED, STOPPED_DESTROYED, uuid, "", -1))
         for domid in [d for d in self.known if d not in current]:  # vanished between two reads
             seen = self.known[domid]
             self._stop(seen, seen.flags, out)
@@ -234,6 +241,14 @@ class Tracker:
                 seen = None
             dying = bool(info.flags & dt.DYING)
             if seen is None:
+                pending = self._nameless.pop(info.domid, None)
+                if pending is not None and pending[0] != info.uuid:
+                    pending = None
+                if not dying and not names.get(info.domid) and (pending is None or pending[1] == info.flags):
+                    # no name yet: wait for the name's watch event (or a change of state, then
+                    # the start is told without a name)
+                    self._nameless[info.domid] = (info.uuid, info.flags)
+                    continue
                 if dying:
                     if self._dead.get(info.domid) != info.uuid:
                         # it started and died between two reads: both happened, say both

@@ -94,3 +94,23 @@ def test_notify_reaches_only_sources_of_the_same_host():
     finally:
         src.close()
     assert not ev.listening(mine)
+
+
+def test_a_domain_introduced_before_its_name_starts_once_named():
+    """libxl introduces a domain, then writes /local/domain/<id>/name (seen on real Xen 4.17):
+    STARTED waits for the name's watch event and carries the name, never an empty one."""
+    t = primed(rec(1, U1, dt.RUNNING))
+    assert t.observe([rec(1, U1, dt.RUNNING), rec(6, U2, dt.BLOCKED)], {6: None}) == []
+    got = t.observe([rec(1, U1, dt.RUNNING), rec(6, U2, dt.BLOCKED)], {6: "g4"})
+    assert [(r[1], r[2], r[4], r[5]) for r in got] == [(ev.STARTED, ev.STARTED_BOOTED, "g4", 6)]
+
+
+def test_a_domain_never_named_is_still_told_when_its_state_moves_or_it_goes():
+    t = primed(rec(1, U1, dt.RUNNING))
+    t.observe([rec(6, U2, dt.BLOCKED)], {6: None})     # id 1 stops; 6 waits for its name
+    got = t.observe([rec(6, U2, dt.PAUSED)], {6: None})
+    assert (got[0][1], got[0][2], got[0][4], got[0][5]) == (ev.STARTED, ev.STARTED_BOOTED, "", 6)
+    t2 = primed(rec(1, U1, dt.RUNNING))
+    t2.observe([rec(1, U1, dt.RUNNING), rec(7, U2, dt.BLOCKED)], {7: None})
+    got = t2.observe([rec(1, U1, dt.RUNNING)], {})
+    assert kinds(got) == [(ev.STARTED, ev.STARTED_BOOTED, 7), (ev.STOPPED, ev.STOPPED_DESTROYED, -1)]
