@@ -45,13 +45,15 @@ def test_xl_lifecycle_of_a_pv_guest_gives_libvirt_events(guests, conn):
         assert _only(stream, "g4", 1) == [(ev.STOPPED, ev.STOPPED_SAVED, "g4")]
         xl("restore", "/tmp/g4.save", timeout=300)
         assert _only(stream, "g4", 1) == [(ev.STARTED, ev.STARTED_RESTORED, "g4")]
+        # the restored guest (a busybox initramfs) does not answer a shutdown request again under
+        # QEMU (`xl shutdown -w` waited 300 s): destroy it, and shut down a freshly booted one
+        xl("destroy", "g4")
+        assert _only(stream, "g4", 1) == [(ev.STOPPED, ev.STOPPED_DESTROYED, "g4")]
+        make_guest("g4")
+        assert _only(stream, "g4", 1) == [(ev.STARTED, ev.STARTED_BOOTED, "g4")]
         xl("shutdown", "-w", "g4", timeout=300)
         assert _only(stream, "g4", 2) == [(ev.SHUTDOWN, ev.SHUTDOWN_FINISHED, "g4"),
                                           (ev.STOPPED, ev.STOPPED_SHUTDOWN, "g4")]
-        make_guest("g4")
-        assert _only(stream, "g4", 1) == [(ev.STARTED, ev.STARTED_BOOTED, "g4")]
-        xl("destroy", "g4")
-        assert _only(stream, "g4", 1) == [(ev.STOPPED, ev.STOPPED_DESTROYED, "g4")]
     finally:
         stream.close()
         if "g4" in xl_list():
