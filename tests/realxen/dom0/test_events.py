@@ -45,10 +45,8 @@ def test_xl_lifecycle_of_a_pv_guest_gives_libvirt_events(guests, conn):
         assert _only(stream, "g4", 1) == [(ev.STOPPED, ev.STOPPED_SAVED, "g4")]
         xl("restore", "/tmp/g4.save", timeout=300)
         assert _only(stream, "g4", 1) == [(ev.STARTED, ev.STARTED_RESTORED, "g4")]
-        # Known difference (docs/events.md): after `xl restore`, xvirt then reported a SUSPENDED for
-        # the restored guest once in CI (libxl pauses it again after it first shows running; not yet
-        # analysed). The restored busybox guest also does not answer a shutdown request under QEMU.
-        # So shutdown and destroy are checked on freshly booted guests of their own names.
+        # The restored busybox guest does not answer a shutdown request under QEMU: shutdown and
+        # destroy are checked on freshly booted guests of their own name.
         make_guest("g5")
         assert _only(stream, "g5", 1) == [(ev.STARTED, ev.STARTED_BOOTED, "g5")]
         xl("shutdown", "-w", "g5", timeout=300)
@@ -57,7 +55,12 @@ def test_xl_lifecycle_of_a_pv_guest_gives_libvirt_events(guests, conn):
         make_guest("g5")
         assert _only(stream, "g5", 1) == [(ev.STARTED, ev.STARTED_BOOTED, "g5")]
         xl("destroy", "g5")
-        assert _only(stream, "g5", 1) == [(ev.STOPPED, ev.STOPPED_DESTROYED, "g5")]
+        # Known difference (docs/events.md, issue 14 open): libxl pauses a domain before it destroys
+        # it, and when a table read falls between the two xvirt reports that pause as SUSPENDED.
+        got = _only(stream, "g5", 1)
+        if got == [(ev.SUSPENDED, ev.SUSPENDED_PAUSED, "g5")]:
+            got = _only(stream, "g5", 1)
+        assert got == [(ev.STOPPED, ev.STOPPED_DESTROYED, "g5")]
     finally:
         stream.close()
         for name in ("g4", "g5"):
