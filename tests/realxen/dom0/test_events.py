@@ -2,6 +2,7 @@
 
 xl is another program, so these are the events Xen pushes (xenstore watches, the hypervisor's
 records): create, pause, unpause, save, restore (shutdown and destroy: see the note in the test).
+Each operation waits for its
 event before the next (another program's pause and unpause are seen through the records, see
 docs/events.md).
 """
