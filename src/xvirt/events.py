@@ -81,6 +81,11 @@ DETAIL_NAMES = (("Added", "Updated", "Renamed", "Snapshot"), ("Removed", "Rename
                 ("Memory", "Disk"), ("Panicked", "Crashloaded"))
 
 _SAVING_PREFIX = "migrating-"
+# How long a pause seen only in the records is held back where the toolstack pauses before it
+# destroys (libxl), and how long once the domain's devices are being taken down meanwhile (libxl
+# waits up to 10 s per device for its backend, LIBXL_DESTROY_TIMEOUT in libxl_internal.h).
+PAUSE_HOLD = 1.0
+TEARDOWN_HOLD = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +160,16 @@ class Tracker:
         # new domains seen before their name: libxl introduces a domain, then writes its name
         # (a STARTED event without a name would be no use); domid -> (uuid, flags)
         self._nameless: dict[int, tuple[str, int]] = {}
+        # a pause seen only in the records, held back: libxl pauses a domain before it destroys it
+        # (libxl__destroy_domid), and that pause is part of the destroy, not a SUSPENDED event.
+        # domid -> [raw event, deadline]; released when the deadline passes or anything else
+        # happens to the domain, dropped when it dies first (see hold_pauses)
+        self._held: dict[int, list] = {}
+        self._destroying: dict[str, float] = {}   # uuid -> deadline: this process is destroying it
+        self.hold_pauses = 0.0       # seconds a records-only pause is held (0: told at once)
+        self.teardown_hold = TEARDOWN_HOLD
+        self._torn: dict[int, float] = {}          # domid -> when its devices were last seen going
+        self.now = 0.0               # the caller's clock at the current input
         self.primed = False
 
     # -- helpers
@@ -182,6 +197,11 @@ class Tracker:
 
     def _stop(self, seen: _Seen, flags: int, out: list) -> None:
         """The instance ``seen`` is gone (``flags``: its dying record, or what we saw last)."""
+        if not flags & dt.SHUTDOWN or seen.flags & dt.SHUTDOWN:
+            self._held.pop(seen.domid, None)   # the pause was the destroy's first step
+        else:
+            self._release(seen.domid, out)     # it shut down after the pause: both happened
+        self._destroying.pop(seen.uuid, None)
         self._shutdown_events(seen, flags, out)
         if flags & dt.SHUTDOWN:
             code = (flags >> dt.SHUTDOWN_SHIFT) & 0xFF
@@ -208,9 +228,15 @@ class Tracker:
         self._shutdown_events(seen, info.flags, out)
 
     # -- input: a table snapshot
-    def observe(self, infos: list[dt.DomainInfo], names: dict[int, str | None]) -> list[tuple]:
+    def observe(self, infos: list[dt.DomainInfo], names: dict[int, str | None], *,
+                now: float | None = None, teardown: set[int] = frozenset()) -> list[tuple]:
         """Compare a whole-table snapshot with what was seen; ``names`` has a fresh name read for
-        every id that is new or whose name may have changed (missing: keep the old one)."""
+        every id that is new or whose name may have changed (missing: keep the old one);
+        ``teardown``: ids whose devices xenstore showed being taken down since the last snapshot."""
+        if now is not None:
+            self.now = now
+        for domid in teardown:
+            self._torn[domid] = self.now
         out: list[tuple] = []
         if not self.primed:  # the state at subscription time is a baseline, not news
             for info in infos:
@@ -266,43 +292,95 @@ class Tracker:
                 self._stop(seen, info.flags, out)
                 continue
             self._transition(seen, info.flags, out)
+        for domid in teardown:
+            held = self._held.get(domid)
+            if held is not None:
+                held[1] = max(held[1], self.now + self.teardown_hold)
+        for domid in [d for d in self._torn if d not in current or self.now - self._torn[d] > self.teardown_hold]:
+            del self._torn[domid]
         return out
+
+    def tick(self, now: float) -> list[tuple]:
+        """Held pauses whose time is up (the domain lived on: the pause was the user's)."""
+        self.now = now
+        out: list[tuple] = []
+        for domid in [d for d, (_raw, deadline) in self._held.items() if deadline <= now]:
+            self._release(domid, out)
+        for uuid in [u for u, deadline in self._destroying.items() if deadline <= now]:
+            del self._destroying[uuid]
+        return out
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`tick` next has something to release (None: nothing held)."""
+        return min((d for _raw, d in self._held.values()), default=None)
 
     def _renamed(self, seen: _Seen, name: str, out: list) -> None:
         old, seen.name = seen.name, name
         if old.startswith(_SAVING_PREFIX) or name.startswith(_SAVING_PREFIX) or not old:
             return  # xend's save renames back and forth: not a rename of the domain
+        self._release(seen.domid, out)
         out.append((ID_LIFECYCLE, UNDEFINED, UNDEFINED_RENAMED, seen.uuid, old, seen.domid))
         out.append((ID_LIFECYCLE, DEFINED, DEFINED_RENAMED, seen.uuid, name, seen.domid))
 
-    def _transition(self, seen: _Seen, flags: int, out: list) -> None:
+    def _release(self, domid: int, out: list) -> None:
+        held = self._held.pop(domid, None)
+        if held is not None:
+            out.append(held[0])
+
+    def _transition(self, seen: _Seen, flags: int, out: list, *, noted: bool = False) -> None:
         was_paused = bool(seen.flags & dt.PAUSED)
         paused = bool(flags & dt.PAUSED)
         seen.flags = flags
         if flags & dt.SHUTDOWN:
+            self._release(seen.domid, out)
             self._shutdown_events(seen, flags, out)
             return
         if paused and not was_paused:
             if seen.name.startswith(_SAVING_PREFIX):
                 seen.saving = True
             elif not seen.fresh:
-                out.append((ID_LIFECYCLE, SUSPENDED, SUSPENDED_PAUSED, seen.uuid, seen.name, seen.domid))
+                raw = (ID_LIFECYCLE, SUSPENDED, SUSPENDED_PAUSED, seen.uuid, seen.name, seen.domid)
+                destroying = self._destroying.get(seen.uuid)
+                if destroying is not None and not noted:
+                    self._held[seen.domid] = [raw, destroying]
+                elif self.hold_pauses > 0 and not noted:
+                    torn = self._torn.get(seen.domid)
+                    hold = (self.teardown_hold if torn is not None and self.now - torn <= self.hold_pauses
+                            else self.hold_pauses)
+                    self._held[seen.domid] = [raw, self.now + hold]
+                else:
+                    out.append(raw)
         elif was_paused and not paused:
+            self._release(seen.domid, out)
             if seen.fresh or seen.saving:
                 seen.fresh = seen.saving = False
             else:
                 out.append((ID_LIFECYCLE, RESUMED, RESUMED_UNPAUSED, seen.uuid, seen.name, seen.domid))
 
     # -- input: an operation this process did
-    def note(self, op: str, uuid: str, name: str | None = None) -> list[tuple]:
+    def note(self, op: str, uuid: str, name: str | None = None, *, now: float | None = None) -> list[tuple]:
+        """An operation this process did (``destroying``/``destroy_failed`` bracket a destroy
+        through a toolstack that pauses first: that pause is then never a SUSPENDED event)."""
+        if now is not None:
+            self.now = now
         out: list[tuple] = []
         if not self.primed:
             return out
         domid = self.by_uuid.get(uuid)
         seen = self.known.get(domid) if domid is not None else None
-        if op in ("pause", "unpause") and seen is not None and not seen.flags & dt.SHUTDOWN:
+        if op == "destroying":
+            self._destroying[uuid] = self.now + self.teardown_hold
+            if domid is not None and domid in self._held:
+                self._held[domid][1] = self.now + self.teardown_hold
+        elif op == "destroy_failed":
+            self._destroying.pop(uuid, None)
+            if domid is not None:
+                self._release(domid, out)
+        elif op in ("pause", "unpause") and seen is not None and not seen.flags & dt.SHUTDOWN:
+            if op == "pause":
+                self._release(seen.domid, out)   # the records saw our own pause first
             flags = (seen.flags & ~(dt.RUNNING | dt.BLOCKED | dt.PAUSED)) | (dt.PAUSED if op == "pause" else dt.RUNNING)
-            self._transition(seen, flags, out)
+            self._transition(seen, flags, out, noted=True)
         elif op == "define":
             new = uuid not in self._defined and seen is None
             self._defined[uuid] = name or ""
@@ -341,6 +419,26 @@ def note_op(target, op: str, uuid: str | None, name: str | None = None) -> None:
 
 
 # -- the source (one thread, one xenstore connection) ----------------------------------------------
+def _touched(evs) -> tuple[set[int], set[int]]:
+    """From watch events: ids whose name (or whole directory) changed, and ids whose devices are
+    being taken down (a frontend's ``device/`` node, or a backend under dom0's ``backend/<kind>/<id>``)."""
+    touched: set[int] = set()
+    teardown: set[int] = set()
+    for path, _token in evs:
+        parts = path.split("/")
+        if len(parts) < 4 or parts[1:3] != ["local", "domain"] or not parts[3].isdigit():
+            continue
+        domid = int(parts[3])
+        if len(parts) == 4 or parts[4] == "name":
+            touched.add(domid)
+        if len(parts) == 4 or parts[4] == "device":
+            teardown.add(domid)
+        elif len(parts) >= 7 and parts[4] == "backend" and parts[6].isdigit():
+            teardown.add(int(parts[6]))
+    return touched, teardown
+
+
+
 WATCHES = (("@introduceDomain", "xvirt-ev-intro"), ("@releaseDomain", "xvirt-ev-release"),
            ("/local/domain", "xvirt-ev-dom"))
 
@@ -355,12 +453,13 @@ class EventSource:
     """
 
     def __init__(self, target, *, poll_interval: float = 0.05, registry=None, timeout: float = 5.0,
-                 open_channels=None) -> None:
+                 open_channels=None, pause_hold: float = 0.0) -> None:
         self.target = target
         self.key = _host_key(target)
         self.poll_interval = poll_interval
         self.registry = registry
         self.tracker = Tracker()
+        self.tracker.hold_pauses = pause_hold
         self.counts: dict[str, int] = {}
         self.table_reads = 0
         self._subs: list = []
@@ -480,13 +579,19 @@ class EventSource:
         elif ev.event in (STOPPED, UNDEFINED):
             reg.unbind(ev.uuid)
 
-    def _observe(self, infos, touched: set[int]) -> None:
+    def _observe(self, infos, touched: set[int], teardown: set[int] = frozenset()) -> None:
         """Feed one snapshot, with the names it needs, to the tracker.
 
         Names are read after the table; a record whose name is already gone belongs to a domain
         that changed meanwhile (a save pauses under ``migrating-*`` and dies at once), so the
         snapshot is stale: take a newer one rather than judge the record without its name."""
         for attempt in range(4):
+            if self._notes and attempt < 3:
+                # an operation noted meanwhile (e.g. a destroy about to pause) comes first, then
+                # a snapshot read after it: never the other way round (a stale read would undo it)
+                self._drain_notes()
+                self._gen = self._generation()
+                infos = self._hv.snapshot()
             known = self.tracker.known
             want = [i.domid for i in infos if not i.flags & dt.DYING and
                     (i.domid not in known or known[i.domid].uuid != i.uuid or i.domid in touched
@@ -501,7 +606,7 @@ class EventSource:
                 infos = self._hv.snapshot()
                 continue
             break
-        self._emit(self.tracker.observe(infos, names))
+        self._emit(self.tracker.observe(infos, names, now=time.monotonic(), teardown=teardown))
 
     def _generation(self):
         gen = getattr(self._hv, "generation", None)
@@ -510,7 +615,7 @@ class EventSource:
     def _drain_notes(self) -> None:
         while self._notes:
             op, uuid, name = self._notes.popleft()
-            self._emit(self.tracker.note(op, uuid, name))
+            self._emit(self.tracker.note(op, uuid, name, now=time.monotonic()))
 
     def _run(self) -> None:
         import select
@@ -527,24 +632,18 @@ class EventSource:
                 if self._closed:
                     break
                 self._drain_notes()
-                touched: set[int] = set()
-                for path, _token in evs:
-                    parts = path.split("/")
-                    if len(parts) >= 4 and parts[1:3] == ["local", "domain"] and (len(parts) == 4 or parts[4] == "name"):
-                        try:
-                            touched.add(int(parts[3]))
-                        except ValueError:
-                            pass
+                touched, teardown = _touched(evs)
                 gen = self._generation()
                 if gen is None:   # no change counter (libxenctrl): compare what the records say
                     infos = self._hv.snapshot()
                     fp = [(i.domid, i.flags, i.handle) for i in infos]
                     if evs or fp != self._fingerprint:
                         self._fingerprint = fp
-                        self._observe(infos, touched)
+                        self._observe(infos, touched, teardown)
                 elif evs or gen != self._gen:
                     self._gen = gen
-                    self._observe(self._hv.snapshot(), touched)
+                    self._observe(self._hv.snapshot(), touched, teardown)
+                self._emit(self.tracker.tick(time.monotonic()))
         except NoConnectError:
             reason = CLOSE_REASON_EOF      # the host stopped (the table says closed)
         except LibvirtError:
@@ -638,7 +737,9 @@ def source_for(conn) -> EventSource:
         src = getattr(conn, "_event_source", None)
         if src is not None and not src.closed:
             return src
-    src = EventSource(conn.target, registry=conn._driver.registry, open_channels=conn._driver.open_event_channels)
+    drv = conn._driver
+    src = EventSource(conn.target, registry=drv.registry, open_channels=drv.open_event_channels,
+                      pause_hold=drv.event_pause_hold())
     conn._event_source = src
     return src
 

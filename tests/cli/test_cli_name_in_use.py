@@ -13,24 +13,17 @@ import pytest
 
 import xvirt
 from cli_helpers import Run
-from xvirt.testing import sim_host
-
-XML = """<domain type='xen'><name>{name}</name><uuid>{uuid}</uuid><memory>131072</memory><vcpu>1</vcpu>
-<os><type>linux</type><kernel>/boot/vmlinuz</kernel></os></domain>"""
+from name_in_use_host import PATHS, XML, in_use_host
 
 
-@pytest.fixture(params=["strict", "xend-only", "libxl"])
+@pytest.fixture(params=PATHS)
 def path(request) -> str:
     return request.param
 
 
 @pytest.fixture
 def simhost(path):
-    """A host with 4 running guests; on libxl also one domain xvirt keeps defined (xl has none)."""
-    with sim_host(domains=4, toolstack="xl" if path == "libxl" else "xend") as host:
-        if path == "libxl":
-            with xvirt.open(host.uri) as c:
-                c.define_xml(XML.format(name="kept-01", uuid=_uuid.uuid4()))
+    with in_use_host(path) as host:
         yield host
 
 

@@ -16,24 +16,16 @@ from xvirt.protocol import xenstore as xs
 LIFETIME = 20.0  # seconds any hostile behaviour lasts at most
 
 
-class HostileXenstored:
-    """A unix socket xenstored that answers each request according to ``mode``:
+class _Listener:
+    """A unix socket in a private temporary directory, accepting on a thread until closed;
+    ``_accepted(conn)`` handles each connection."""
 
-    * ``silent``: never answers;
-    * ``flood``: answers nothing but an endless stream of watch events;
-    * ``drip``: sends the correct reply one byte every ``interval`` seconds;
-    * ``bad_tx``: answers TRANSACTION_START with a payload that is not a number;
-    * ``honest``: answers GET_DOMAIN_PATH and WATCH properly (a control).
-    """
+    prefix, sockname = "xvh-", "sock"
 
-    def __init__(self, mode: str, *, interval: float = 0.2) -> None:
-        self.mode, self.interval = mode, interval
-        self.dir = tempfile.mkdtemp(prefix="xvh-")
-        self.path = os.path.join(self.dir, "xs.sock")
-        self.requests = 0            # requests received, all connections
+    def __init__(self) -> None:
+        self.dir = tempfile.mkdtemp(prefix=self.prefix)
+        self.path = os.path.join(self.dir, self.sockname)
         self.connections = 0
-        self.hung_up_early = 0       # connections the client closed while we were still sending
-        self.sent = 0
         self._stop = threading.Event()
         self._lsock = socket.socket(socket.AF_UNIX)
         self._lsock.bind(self.path)
@@ -49,9 +41,50 @@ class HostileXenstored:
             except OSError:
                 continue
             self.connections += 1
-            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self._threads.append(t)
-            t.start()
+            self._accepted(conn)
+
+    def _accepted(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def _closing(self) -> None:
+        """Subclasses release what they hold (after the threads stopped)."""
+
+    def close(self) -> None:
+        self._stop.set()
+        for t in list(self._threads):
+            t.join(5)
+        self._closing()
+        self._lsock.close()
+        try:
+            os.unlink(self.path)
+            os.rmdir(self.dir)
+        except OSError:
+            pass
+
+
+class HostileXenstored(_Listener):
+    """A unix socket xenstored that answers each request according to ``mode``:
+
+    * ``silent``: never answers;
+    * ``flood``: answers nothing but an endless stream of watch events;
+    * ``drip``: sends the correct reply one byte every ``interval`` seconds;
+    * ``bad_tx``: answers TRANSACTION_START with a payload that is not a number;
+    * ``honest``: answers GET_DOMAIN_PATH and WATCH properly (a control).
+    """
+
+    prefix, sockname = "xvh-", "xs.sock"
+
+    def __init__(self, mode: str, *, interval: float = 0.2) -> None:
+        self.mode, self.interval = mode, interval
+        self.requests = 0            # requests received, all connections
+        self.hung_up_early = 0       # connections the client closed while we were still sending
+        self.sent = 0
+        super().__init__()
+
+    def _accepted(self, conn: socket.socket) -> None:
+        t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+        self._threads.append(t)
+        t.start()
 
     def _answer(self, msg: xs.Message) -> bytes | None:
         if msg.type == xs.XsType.TRANSACTION_START and self.mode == "bad_tx":
@@ -119,100 +152,47 @@ class HostileXenstored:
                 return
             self.sent += 1
 
-    def close(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(5)
-        self._lsock.close()
-        try:
-            os.unlink(self.path)
-            os.rmdir(self.dir)
-        except OSError:
-            pass
 
-
-class HostileXend:
+class HostileXend(_Listener):
     """A unix socket XenD that answers every request with the same 200 SXP ``body``."""
+
+    prefix, sockname = "xvhx-", "xend.sock"
 
     def __init__(self, body: bytes) -> None:
         self.body = body
-        self.dir = tempfile.mkdtemp(prefix="xvhx-")
-        self.path = os.path.join(self.dir, "xend.sock")
         self.requests = 0
-        self._stop = threading.Event()
-        self._lsock = socket.socket(socket.AF_UNIX)
-        self._lsock.bind(self.path)
-        self._lsock.listen(16)
-        self._lsock.settimeout(0.1)
-        self._t = threading.Thread(target=self._accept, daemon=True)
-        self._t.start()
+        super().__init__()
 
-    def _accept(self) -> None:
-        while not self._stop.is_set():
+    def _accepted(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(2)
+            data = b""
             try:
-                conn, _ = self._lsock.accept()
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.requests += 1
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/sxp\r\n"
+                             b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(self.body)
+                             + self.body)
             except OSError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                data = b""
-                try:
-                    while b"\r\n\r\n" not in data:
-                        chunk = conn.recv(65536)
-                        if not chunk:
-                            break
-                        data += chunk
-                    self.requests += 1
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/sxp\r\n"
-                                 b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(self.body)
-                                 + self.body)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self._stop.set()
-        self._t.join(5)
-        self._lsock.close()
-        try:
-            os.unlink(self.path)
-            os.rmdir(self.dir)
-        except OSError:
-            pass
+                pass
 
 
-class SilentXend:
+class SilentXend(_Listener):
     """A unix socket XenD that accepts connections and never answers."""
 
+    prefix, sockname = "xvsx-", "xend.sock"
+
     def __init__(self) -> None:
-        self.dir = tempfile.mkdtemp(prefix="xvsx-")
-        self.path = os.path.join(self.dir, "xend.sock")
-        self.connections = 0
         self._held: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._lsock = socket.socket(socket.AF_UNIX)
-        self._lsock.bind(self.path)
-        self._lsock.listen(16)
-        self._lsock.settimeout(0.1)
-        self._t = threading.Thread(target=self._accept, daemon=True)
-        self._t.start()
+        super().__init__()
 
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._lsock.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            self._held.append(conn)
+    def _accepted(self, conn: socket.socket) -> None:
+        self._held.append(conn)
 
-    def close(self) -> None:
-        self._stop.set()
-        self._t.join(5)
+    def _closing(self) -> None:
         for c in self._held:
             c.close()
-        self._lsock.close()
-        try:
-            os.unlink(self.path)
-            os.rmdir(self.dir)
-        except OSError:
-            pass

@@ -114,3 +114,80 @@ def test_a_domain_never_named_is_still_told_when_its_state_moves_or_it_goes():
     t2.observe([rec(1, U1, dt.RUNNING), rec(7, U2, dt.BLOCKED)], {7: None})
     got = t2.observe([rec(1, U1, dt.RUNNING)], {})
     assert kinds(got) == [(ev.STARTED, ev.STARTED_BOOTED, 7), (ev.STOPPED, ev.STOPPED_DESTROYED, -1)]
+
+
+# -- libxl pauses a domain before it destroys it (libxl__destroy_domid) ------------------------------
+def held(hold: float = 1.0) -> ev.Tracker:
+    t = primed(rec(1, U1, dt.RUNNING), rec(2, U2, dt.RUNNING))
+    t.hold_pauses = hold
+    return t
+
+
+def test_a_pause_followed_by_the_death_of_the_domain_is_the_destroy_alone():
+    t = held()
+    assert t.observe([rec(1, U1, dt.PAUSED), rec(2, U2, dt.RUNNING)], {}, now=10.0) == []
+    assert t.tick(10.5) == []
+    got = t.observe([rec(1, U1, dt.DYING | dt.PAUSED), rec(2, U2, dt.RUNNING)], {}, now=10.6)
+    assert kinds(got) == [(ev.STOPPED, ev.STOPPED_DESTROYED, -1)]
+    assert t.tick(99.0) == [] and t.next_deadline() is None
+
+
+def test_a_pause_that_outlives_the_hold_is_told_late_but_told():
+    t = held()
+    assert t.observe([rec(1, U1, dt.PAUSED), rec(2, U2, dt.RUNNING)], {}, now=10.0) == []
+    assert t.next_deadline() == 11.0 and t.tick(10.99) == []
+    got = t.tick(11.0)
+    assert kinds(got) == [(ev.SUSPENDED, ev.SUSPENDED_PAUSED, 1)] and got[0][4] == "d1"
+    got = t.observe([rec(1, U1, dt.DYING | dt.PAUSED), rec(2, U2, dt.RUNNING)], {}, now=12.0)
+    assert kinds(got) == [(ev.STOPPED, ev.STOPPED_DESTROYED, -1)]   # already told: not taken back
+
+
+def test_anything_else_that_happens_to_the_domain_releases_the_pause_first():
+    t = held()
+    t.observe([rec(1, U1, dt.PAUSED), rec(2, U2, dt.PAUSED)], {}, now=10.0)
+    got = t.observe([rec(1, U1, dt.RUNNING), rec(2, U2, dt.PAUSED)], {}, now=10.1)
+    assert kinds(got) == [(ev.SUSPENDED, ev.SUSPENDED_PAUSED, 1), (ev.RESUMED, ev.RESUMED_UNPAUSED, 1)]
+    got = t.observe([rec(1, U1, dt.RUNNING), rec(2, U2, dt.PAUSED)], {2: "renamed"}, now=10.2)
+    assert kinds(got) == [(ev.SUSPENDED, ev.SUSPENDED_PAUSED, 2), (ev.UNDEFINED, ev.UNDEFINED_RENAMED, 2),
+                          (ev.DEFINED, ev.DEFINED_RENAMED, 2)]
+    assert got[0][4] == "d2"   # the name it had when it was paused
+    assert t.tick(99.0) == []
+
+
+def test_devices_going_away_stretch_the_hold_until_the_domain_dies():
+    t = held()
+    t.observe([rec(1, U1, dt.PAUSED), rec(2, U2, dt.RUNNING)], {}, now=10.0)
+    t.observe([rec(1, U1, dt.PAUSED), rec(2, U2, dt.RUNNING)], {}, now=10.5, teardown={1})
+    assert t.tick(20.0) == []                     # libxl waits for each backend (up to 10 s)
+    got = t.observe([rec(2, U2, dt.RUNNING)], {}, now=21.0)
+    assert kinds(got) == [(ev.STOPPED, ev.STOPPED_DESTROYED, -1)]
+    # teardown seen just before the pause (one batch of watch events) counts as well
+    t.observe([rec(2, U2, dt.RUNNING)], {}, now=30.0, teardown={2})
+    t.observe([rec(2, U2, dt.PAUSED)], {}, now=30.2)
+    assert t.tick(31.5) == [] and t.next_deadline() == 30.2 + ev.TEARDOWN_HOLD
+    assert kinds(t.tick(30.2 + ev.TEARDOWN_HOLD)) == [(ev.SUSPENDED, ev.SUSPENDED_PAUSED, 2)]
+
+
+def test_our_own_destroy_and_pause_need_no_hold():
+    t = held()
+    assert t.note("destroying", U1, now=10.0) == []
+    t.observe([rec(1, U1, dt.PAUSED), rec(2, U2, dt.RUNNING)], {}, now=10.1)
+    assert t.tick(25.0) == []                     # ours: held as long as a teardown
+    assert kinds(t.observe([rec(2, U2, dt.RUNNING)], {}, now=26.0)) == [(ev.STOPPED, ev.STOPPED_DESTROYED, -1)]
+    # our own pause, seen in the records before the note arrives: told when the note comes
+    assert t.observe([rec(2, U2, dt.PAUSED)], {}, now=27.0) == []
+    assert kinds(t.note("pause", U2, now=27.01)) == [(ev.SUSPENDED, ev.SUSPENDED_PAUSED, 2)]
+    assert t.tick(99.0) == []
+
+
+def test_a_destroy_that_failed_after_its_pause_leaves_a_paused_domain_and_says_so():
+    t = held()
+    t.note("destroying", U1, now=10.0)
+    t.observe([rec(1, U1, dt.PAUSED), rec(2, U2, dt.RUNNING)], {}, now=10.1)
+    assert kinds(t.note("destroy_failed", U1, now=10.3)) == [(ev.SUSPENDED, ev.SUSPENDED_PAUSED, 1)]
+
+
+def test_without_a_hold_a_pause_is_told_at_once():
+    t = held(0.0)
+    got = t.observe([rec(1, U1, dt.PAUSED), rec(2, U2, dt.RUNNING)], {}, now=10.0)
+    assert kinds(got) == [(ev.SUSPENDED, ev.SUSPENDED_PAUSED, 1)]

@@ -11,27 +11,19 @@ import uuid as _uuid
 import pytest
 
 import xvirt.libvirt as libvirt
-from xvirt.testing import sim_host
+from name_in_use_host import PATHS, XML, in_use_host
 
 PROMISE = "a name already in use must be refused with VIR_ERR_DOM_EXIST (28)"
 
-XML = """<domain type='xen'><name>{name}</name><uuid>{uuid}</uuid><memory>131072</memory><vcpu>1</vcpu>
-<os><type>linux</type><kernel>/boot/vmlinuz</kernel></os></domain>"""
 
-
-@pytest.fixture(params=["strict", "xend-only", "libxl"])
+@pytest.fixture(params=PATHS)
 def path(request) -> str:
     return request.param
 
 
 @pytest.fixture
 def simhost(path):
-    """A host with 4 running guests; on libxl also one domain xvirt keeps defined (xl has none)."""
-    with sim_host(domains=4, toolstack="xl" if path == "libxl" else "xend") as host:
-        if path == "libxl":
-            c = libvirt.open(host.uri)
-            c.defineXML(XML.format(name="kept-01", uuid=_uuid.uuid4()))
-            c.close()
+    with in_use_host(path) as host:
         yield host
 
 

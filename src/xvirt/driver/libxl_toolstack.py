@@ -73,6 +73,7 @@ def _facts_from_def(d, persistent: bool = True) -> Facts:
 
 class LibxlToolstack(Toolstack):
     name = "libxl"
+    pauses_before_destroy = True   # libxl__destroy_domid: xc_domain_pause, devices, then destroy
 
     def __init__(self, target) -> None:
         self.xl = XlRunner(target.xl_command or ("xl",))

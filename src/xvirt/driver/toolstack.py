@@ -24,6 +24,9 @@ class Toolstack:
     """Interface of a toolstack; every method raises NoSupportError unless overridden."""
 
     name = "none"
+    # whether its destroy pauses the domain first (libxl does; xend does not): then an event
+    # source holds a pause seen only in the records back for a moment (xvirt.events.PAUSE_HOLD)
+    pauses_before_destroy = False
 
     driver = None
 

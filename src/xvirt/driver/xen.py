@@ -387,6 +387,11 @@ class XenDriver:
             out += self.ts.defined_facts()
         return out
 
+    def event_pause_hold(self) -> float:
+        """Seconds an event source holds back a pause seen only in the hypervisor's records: the
+        toolstack's destroy may begin with one (libxl), which is no SUSPENDED event."""
+        return _events.PAUSE_HOLD if self.ts.pauses_before_destroy else 0.0
+
     def open_event_channels(self, timeout: float):
         """For an event source (``xvirt.events``): ``(xenstore, hypervisor, own)`` — a watching
         xenstore connection of its own and a hypervisor reader (its own on a shared table, then
@@ -535,7 +540,15 @@ class XenDriver:
         self.ts.reboot(uuid)
 
     def destroy(self, uuid: str) -> None:
-        self.ts.destroy(uuid)
+        if self.ts.pauses_before_destroy:   # that pause is part of the destroy, not an event
+            _events.notify(self, "destroying", uuid)
+            try:
+                self.ts.destroy(uuid)
+            except BaseException:
+                _events.notify(self, "destroy_failed", uuid)
+                raise
+        else:
+            self.ts.destroy(uuid)
 
     def suspend(self, uuid: str) -> None:
         self.ts.pause(uuid)

@@ -137,10 +137,10 @@ class ControlServer:
             return host.scheduler.settle(float(req.get("timeout", 10)))
         if cmd == "settings":
             for k, v in (req.get("set") or {}).items():
-                if k not in ("guest_delay", "dying_delay", "save_delay"):
+                if k not in ("guest_delay", "dying_delay", "save_delay", "destroy_delay"):
                     raise ValueError(f"setting {k!r} cannot be changed at run time")
                 setattr(host.settings, k, float(v))
-            return {k: getattr(host.settings, k) for k in ("guest_delay", "dying_delay", "save_delay")}
+            return {k: getattr(host.settings, k) for k in ("guest_delay", "dying_delay", "save_delay", "destroy_delay")}
         if cmd in ("create", "define"):
             config = sxp.parse(req["config"])
             dom = host.op_create(config) if cmd == "create" else host.op_new(config)

@@ -84,6 +84,7 @@ class HostSettings:
     guest_delay: float = 0.05      # seconds a guest takes to react to control/shutdown
     dying_delay: float = 0.02      # seconds a destroyed domain stays dying in the table
     save_delay: float = 0.01       # seconds a save takes (the domain is migrating-<name> meanwhile)
+    destroy_delay: float = 0.1     # libxl layout: seconds between the destroy's pause and the death
 
     def topology(self) -> tuple[int, int, int, int]:
         """(nodes, sockets per node, cores per socket, threads per core) for ``host_cpus``."""
@@ -510,7 +511,26 @@ class Host:
             self._running(dom)
             if dom.is_dom0:
                 raise XendOpError("Cannot destroy privileged domain 0")
-            self._teardown(dom)
+            if self.layout != "libxl" or self.settings.destroy_delay <= 0:
+                self._teardown(dom)
+                return
+            # libxl__destroy_domid (tools/libs/light/libxl_domain.c): xc_domain_pause, then the
+            # backends are told to close (online=0, state=5 Closing: libxl__devices_destroy with
+            # force), then the nodes go and xc_domain_destroy; the domain is paused meanwhile
+            domid = dom.domid
+            dom.fold_cpu()
+            dom.paused = True
+            self._publish(dom)
+            with self.tree.batch():
+                for kind in ("vbd", "vif", "console"):
+                    base = f"/local/domain/0/backend/{kind}/{domid}"
+                    for dev in (self.tree.directory(base) if self.tree.exists(base) else []):
+                        self.tree.write(f"{base}/{dev}/online", b"0")
+                        self.tree.write(f"{base}/{dev}/state", b"5")
+        time.sleep(self.settings.destroy_delay)
+        with self.lock:
+            if dom.domid == domid and dom.running and not dom.dying:
+                self._teardown(dom)
 
     def op_shutdown(self, dom: SimDomain, reason: str) -> None:
         if reason not in REASONS:
