@@ -45,7 +45,7 @@ mkdir -p rootfs/opt/xenqemu
 install -m644 "$HERE"/files/guest.cfg "$HERE"/files/xenpy.py rootfs/opt/xenqemu/; install -m755 "$HERE"/files/demo.sh rootfs/opt/xenqemu/
 cp vmlinuz rootfs/opt/xenqemu/vmlinuz
 G=$(mktemp -d); mkdir -p $G/{bin,proc,sys,dev}; cp /bin/busybox $G/bin/; for a in sh mount cat echo sleep uname cut; do ln -s busybox $G/bin/$a; done
-install -m755 "$HERE"/files/guest-init $G/init; (cd $G && find . | cpio -o -H newc --quiet) | gzip -9 > rootfs/opt/xenqemu/guest-initrd.cpio.gz; rm -rf $G
+install -m755 "$HERE"/files/guest-init $G/init; mkdir -p $G/sbin; install -m755 "$HERE"/files/guest-shutdown $G/sbin/poweroff; ln -s poweroff $G/sbin/reboot; (cd $G && find . | cpio -o -H newc --quiet) | gzip -9 > rootfs/opt/xenqemu/guest-initrd.cpio.gz; rm -rf $G
 rm -rf rootfs/usr/share/doc/* rootfs/usr/share/man/* rootfs/usr/share/locale/* rootfs/var/cache/apt/*.bin rootfs/var/cache/apt/archives/*.deb rootfs/var/lib/apt/lists/*_Packages
 # 5. rootfs image (no mount needed); run.sh uses it with -snapshot so it stays pristine
 mke2fs -q -t ext4 -L xenroot -d rootfs rootfs.img 2G

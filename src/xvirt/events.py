@@ -36,6 +36,10 @@ would miss a pause and unpause by another program that both fall between two rea
 define/undefine/rename of inactive domains (they live only in XenD's files). Notes go through the
 same tracker, so an operation seen both ways gives one event. Events of other programs' pause,
 unpause, define and undefine are *not* guaranteed; docs/events.md lists what each channel gives.
+
+libxl pauses a domain before it destroys it; on such a host a pause seen only in the records is
+held back (``PAUSE_HOLD``, longer while watch events show the domain's devices going) and dropped
+if the domain dies meanwhile, so a destroy is STOPPED DESTROYED alone, as libvirt reports it.
 """
 
 from __future__ import annotations
@@ -310,10 +314,6 @@ class Tracker:
             del self._destroying[uuid]
         return out
 
-    def next_deadline(self) -> float | None:
-        """When :meth:`tick` next has something to release (None: nothing held)."""
-        return min((d for _raw, d in self._held.values()), default=None)
-
     def _renamed(self, seen: _Seen, name: str, out: list) -> None:
         old, seen.name = seen.name, name
         if old.startswith(_SAVING_PREFIX) or name.startswith(_SAVING_PREFIX) or not old:
@@ -421,7 +421,10 @@ def note_op(target, op: str, uuid: str | None, name: str | None = None) -> None:
 # -- the source (one thread, one xenstore connection) ----------------------------------------------
 def _touched(evs) -> tuple[set[int], set[int]]:
     """From watch events: ids whose name (or whole directory) changed, and ids whose devices are
-    being taken down (a frontend's ``device/`` node, or a backend under dom0's ``backend/<kind>/<id>``)."""
+    being taken down. A watch names the node written or removed; libxl's teardown
+    (libxl__initiate_device_generic_remove, libxl__destroy_domid) writes a backend's ``online``
+    and removes device directories and then ``/local/domain/<id>``, while the chatter of a running
+    guest (``state`` nodes, its own keys) never touches those nodes themselves."""
     touched: set[int] = set()
     teardown: set[int] = set()
     for path, _token in evs:
@@ -431,10 +434,11 @@ def _touched(evs) -> tuple[set[int], set[int]]:
         domid = int(parts[3])
         if len(parts) == 4 or parts[4] == "name":
             touched.add(domid)
-        if len(parts) == 4 or parts[4] == "device":
-            teardown.add(domid)
-        elif len(parts) >= 7 and parts[4] == "backend" and parts[6].isdigit():
-            teardown.add(int(parts[6]))
+        n = len(parts)
+        if n == 4 or (n == 7 and parts[4] == "device"):
+            teardown.add(domid)              # the domain's directory, a frontend's directory
+        elif parts[4] == "backend" and n >= 7 and parts[6].isdigit() and (n in (7, 8) or parts[-1] == "online"):
+            teardown.add(int(parts[6]))      # a backend's directory, or its online switch
     return touched, teardown
 
 

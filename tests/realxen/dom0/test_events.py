@@ -1,13 +1,12 @@
 """Domain events on a real Xen dom0 (xen:///): what `xl` does to a PV guest arrives as libvirt's events.
 
 xl is another program, so these are the events Xen pushes (xenstore watches, the hypervisor's
-records): create, pause, unpause, save, restore (shutdown and destroy: see the note in the test).
-Each operation waits for its
-event before the next (another program's pause and unpause are seen through the records, see
-docs/events.md).
+records): create, pause, unpause, save, restore, shutdown, reboot, destroy (by xl and by xvirt).
+Each operation waits for its event before the next (another program's pause and unpause are seen
+through the records, see docs/events.md).
 """
 
-from conftest import make_guest, wait_for, xl, xl_list
+from conftest import XL_SLOW, make_guest, wait_for, wait_ready, xl, xl_list
 
 from xvirt import events as ev
 
@@ -34,21 +33,48 @@ def test_xl_lifecycle_of_a_pv_guest_gives_libvirt_events(guests, conn):
     if "g4" in xl_list():
         xl("destroy", "g4")
         wait_for(lambda: "g4" not in xl_list(), "g4 gone")
-    stream = conn.events(timeout=120)
+    stream = conn.events(timeout=XL_SLOW)
     try:
         make_guest("g4")
         assert _only(stream, "g4", 1) == [(ev.STARTED, ev.STARTED_BOOTED, "g4")]
-        xl("pause", "g4")
+        xl("pause", "g4")   # told once the hold is over (libxl's destroy pauses first)
         assert _only(stream, "g4", 1) == [(ev.SUSPENDED, ev.SUSPENDED_PAUSED, "g4")]
         xl("unpause", "g4")
         assert _only(stream, "g4", 1) == [(ev.RESUMED, ev.RESUMED_UNPAUSED, "g4")]
-        xl("save", "g4", "/tmp/g4.save", timeout=300)
+        xl("save", "g4", "/tmp/g4.save", timeout=XL_SLOW)
         assert _only(stream, "g4", 1) == [(ev.STOPPED, ev.STOPPED_SAVED, "g4")]
-        xl("restore", "/tmp/g4.save", timeout=300)
+        xl("restore", "/tmp/g4.save", timeout=XL_SLOW)
         assert _only(stream, "g4", 1) == [(ev.STARTED, ev.STARTED_RESTORED, "g4")]
-        # Not checked here yet (issue 14 stays open, docs/events.md): shutdown — `xl shutdown -w` of
-        # the busybox guest timed out (300 s) in 1 of 2 boots under QEMU — and destroy, before which
-        # libxl pauses the domain, which xvirt may report as an extra SUSPENDED.
+        # the guest powers off (its kernel runs /sbin/poweroff); xl's monitor destroys it
+        xl("shutdown", "-w", "g4", timeout=XL_SLOW)
+        assert _only(stream, "g4", 2) == [(ev.SHUTDOWN, ev.SHUTDOWN_FINISHED, "g4"),
+                                          (ev.STOPPED, ev.STOPPED_SHUTDOWN, "g4")]
+        make_guest("g4")
+        assert _only(stream, "g4", 1) == [(ev.STARTED, ev.STARTED_BOOTED, "g4")]
+        # reboot: the guest shuts down with reason reboot, xl's monitor builds it again (new id)
+        xl("reboot", "g4", timeout=XL_SLOW)
+        assert _only(stream, "g4", 4) == [(ev.SHUTDOWN, ev.SHUTDOWN_FINISHED, "g4"),
+                                          (ev.STOPPED, ev.STOPPED_SHUTDOWN, "g4"),
+                                          (ev.STARTED, ev.STARTED_BOOTED, "g4"), ("reboot", "g4")]
+        wait_ready(["g4"])
+        # libxl pauses before it destroys: that pause is no SUSPENDED event
+        xl("destroy", "g4")
+        assert _only(stream, "g4", 1) == [(ev.STOPPED, ev.STOPPED_DESTROYED, "g4")]
+        make_guest("g4")
+        assert _only(stream, "g4", 1) == [(ev.STARTED, ev.STARTED_BOOTED, "g4")]
+        dom = conn.lookup_by_name("g4")   # and through xvirt itself
+        dom.destroy()
+        assert _only(stream, "g4", 1) == [(ev.STOPPED, ev.STOPPED_DESTROYED, "g4")]
+        # nothing more for g4 arrives (a late SUSPENDED would come within the hold)
+        marker = conn.lookup_by_name("g1")
+        marker.suspend()
+        marker.resume()
+        rest = []
+        for e in stream:
+            if e.name == "g1" and e.event == ev.RESUMED:
+                break
+            rest.append((e.event, e.detail, e.name))
+        assert [r for r in rest if r[-1] == "g4"] == []
     finally:
         stream.close()
         for name in ("g4", "g5"):
