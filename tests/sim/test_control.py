@@ -138,7 +138,8 @@ def test_settings_and_settle(simhost):
     ctl = simhost.control
     x = XendClient(simhost.paths.xend)
     assert ctl.call("settings", set={"guest_delay": 1.0}) == {
-        "guest_delay": 1.0, "dying_delay": pytest.approx(0.02), "save_delay": pytest.approx(0.01)}
+        "guest_delay": 1.0, "dying_delay": pytest.approx(0.02), "save_delay": pytest.approx(0.01),
+        "destroy_delay": pytest.approx(0.1)}
     with pytest.raises(OperationFailedError, match="cannot be changed"):
         ctl.call("settings", set={"first_domid": 7})
     x.post("/xend/domain/web-01", "shutdown", reason="poweroff")

@@ -63,6 +63,21 @@ def xl_list() -> dict:
     return out
 
 
+def bracketed(fn, tries=20):
+    """``(fn(), truth)`` where ``xl list -v`` gave the same ``truth`` just before and just after
+    ``fn`` ran: a guest's memory moves by itself for a while after it boots (its balloon driver
+    gives back what libxl's build left), so only an answer bracketed by one steady truth can be
+    compared with it."""
+    for _ in range(tries):
+        before = xl_list()
+        result = fn()
+        after = xl_list()
+        if {n: (d.id, d.mem_mib) for n, d in after.items()} == {n: (d.id, d.mem_mib) for n, d in before.items()}:
+            return result, after
+        time.sleep(1.0)
+    raise AssertionError(f"xl list did not hold still across {tries} tries")
+
+
 def wait_for(pred, what, timeout=90.0, interval=0.2):
     """Poll ``pred`` until it returns a truthy value; the deadline only bounds the wait."""
     deadline = time.monotonic() + timeout
@@ -86,27 +101,36 @@ def guest_cfg(name, mem=GUEST_MEM):
     return cfg
 
 
-def _feature(domid):
+def _xs_read(path):
     from xvirt.protocol.xenstore import XsNoEntError
     from xvirt.transport.xenstore import XenstoreClient
     xs = XenstoreClient("/run/xenstored/socket")
     try:
-        return xs.read(f"/local/domain/{domid}/control/feature-suspend") == b"1"
+        return xs.read(path)
     except XsNoEntError:
-        return False
+        return None
     finally:
         xs.close()
 
 
+def _settled(d) -> bool:
+    """The guest's kernel answers control requests (it wrote control/feature-suspend: before
+    that, `xl save`/`xl reboot` fail with "guest didn't acknowledge") and its balloon driver has
+    brought its memory to libxl's target (until then `xl list` shows the build's extra MiB)."""
+    if _xs_read(f"/local/domain/{d.id}/control/feature-suspend") != b"1":
+        return False
+    target = _xs_read(f"/local/domain/{d.id}/memory/target")
+    return target is not None and d.mem_mib == int(target) // 1024
+
+
 def wait_ready(names):
-    """Until each guest's kernel answers control requests (it wrote control/feature-suspend):
-    before that, `xl save`/`xl reboot` fail with "guest didn't acknowledge"."""
+    """Until each guest booted and settled (see _settled)."""
     def ready():
         have = xl_list()
         for n in names:
             if n in have and "c" in have[n].state:
                 raise AssertionError(f"guest {n} crashed while booting:\n{console(n)}")
-        return all(n in have and _feature(have[n].id) for n in names)
+        return all(n in have and _settled(have[n]) for n in names)
     wait_for(ready, f"{names} to boot", timeout=XL_SLOW, interval=1.0)
 
 

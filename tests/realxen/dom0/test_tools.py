@@ -7,7 +7,7 @@ import sys
 import time
 import urllib.request
 
-from conftest import run, wait_for, xl_list
+from conftest import bracketed, run, wait_for, xl_list
 
 CHECKOUT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 XVIRT = [sys.executable, "-m", "xvirt.cli.main", "-c", "xen:///"]
@@ -42,9 +42,10 @@ def test_exporter_scrape_matches_xl(guests):
                 if p.poll() is not None:
                     raise AssertionError(f"exporter exited: {p.stdout.read().decode()}")
                 return None
-        text = wait_for(scrape, "the exporter's /metrics")
+        wait_for(scrape, "the exporter's /metrics")
+        text, truth = bracketed(scrape)
         assert re.search(r"^libvirt_up 1(\.0)?$", text, re.M), text
-        for d in xl_list().values():
+        for d in truth.values():
             m = re.search(rf'^libvirt_domain_info_memory_usage_bytes{{[^}}]*domain="{re.escape(d.name)}"[^}}]*}} (\S+)$',
                           text, re.M)
             assert m and float(m.group(1)) == d.mem_mib * 1024 * 1024, (d, text)
@@ -56,10 +57,11 @@ def test_exporter_scrape_matches_xl(guests):
 
 
 def test_facade_example_list_domains_matches_xl(guests):
-    r = run(sys.executable, "-m", "xvirt.libvirt", os.path.join(CHECKOUT, "examples", "list_domains.py"), "xen:///")
+    r, truth = bracketed(lambda: run(sys.executable, "-m", "xvirt.libvirt",
+                                     os.path.join(CHECKOUT, "examples", "list_domains.py"), "xen:///"))
     rows = {}
     for line in r.stdout.splitlines():
         f = line.split()
         if f and f[0].isdigit():
             rows[f[1]] = (int(f[0]), int(f[4]))
-    assert rows == {d.name: (d.id, d.mem_mib * 1024) for d in xl_list().values()}, r.stdout
+    assert rows == {d.name: (d.id, d.mem_mib * 1024) for d in truth.values()}, r.stdout
