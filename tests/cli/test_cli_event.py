@@ -117,3 +117,12 @@ def test_list_and_option_errors(xv):
     assert r.exit_code == 1 and "invalid timeout value" in r.stderr
     r = xv("event", "--all", "--domain", "no-such-domain", "--timeout", "1")
     assert r.exit_code == 1 and "no-such-domain" in r.stderr
+
+
+def test_a_xend_only_uri_says_what_it_cannot_deliver(simhost, xv):
+    from cli_helpers import Run
+    from xvirt.cli.commands_event import NO_PUSH_NOTE
+    r = Run(f"xen+unix://{simhost.paths.xend}")("event", "--all", "--timeout", "1")
+    assert r.exit_code == 0 and NO_PUSH_NOTE in r.stderr and "events received: 0" in r.stdout
+    r = xv("event", "--all", "--timeout", "1")   # with xenstore and the records: no such note
+    assert r.exit_code == 0 and "note:" not in r.stderr

@@ -26,6 +26,9 @@ EVENT_NAMES = ("lifecycle", "reboot", "rtc-change", "watchdog", "io-error", "gra
                "device-removal-failed", "metadata-change", "block-threshold", "memory-failure",
                "memory-device-size-change")
 DELIVERED = {"lifecycle", "reboot"}
+NO_PUSH_NOTE = ("note: this URI reaches XenD only (no xenstore, no hypervisor records): only this "
+                "process's own pause/unpause and define/undefine/rename are delivered; starts, stops, "
+                "shutdowns, crashes and reboots are not (docs/events.md)")
 
 
 @click.command("event", cls=VirshCommand, help="Wait for domain events and print them (virsh event).")
@@ -53,6 +56,8 @@ def event_cmd(session, domain, event, all_, loop, timeout, list_, timestamp):
     conn = session.conn
     uuid = resolve_domain(conn, domain).uuid if domain else None
     stream = call("failed to register for events", conn.events, kinds=kinds or {"none"}, uuid=uuid)
+    if not stream.source.channels:
+        click.echo(NO_PUSH_NOTE, err=True)
     count = 0
     deadline = None if timeout is None else time.monotonic() + timeout
     timed_out = False
