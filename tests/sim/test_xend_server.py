@@ -832,13 +832,16 @@ def test_connection_limit(host, sock_path):
             c.get("/xend/domain")
         for s in idle:
             s.close()
-        deadline = time.monotonic() + 5
+        # the server frees the slots once it has seen the two hang-ups (its own loop, which may lag
+        # under load): until then a 503 is still the right answer; afterwards the request is served
+        deadline = time.monotonic() + 30
         while True:
             try:
                 assert c.get("/xend/domain") == ["Domain-0", "fc5"]
                 break
-            except NoConnectError:
-                assert time.monotonic() < deadline
+            except (NoConnectError, XendError) as e:
+                assert isinstance(e, NoConnectError) or "503" in str(e)
+                assert time.monotonic() < deadline, "the closed connections were never freed"
                 time.sleep(0.05)
 
 
