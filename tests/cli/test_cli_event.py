@@ -5,13 +5,11 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 
 import pytest
 
-import xvirt
 from cli_helpers import running
-from xvirt.cli.session import resolve_domain
+from event_listener import listening_cost, wait_subscribed
 
 pytestmark = pytest.mark.simhost(domains=3)
 
@@ -24,39 +22,13 @@ def _spawn(uri: str, *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _listening_cost(host, domain: str | None = None) -> dict:
-    """The xenstore WATCHes and READs ``xvirt event`` makes before it listens (resolving
-    ``--domain`` registers the connection's own watches too, then the stream subscribes and reads
-    its baseline), counted by doing the same in this process: request counts are exact."""
-    before = host.control.counters()["xenstore"]
-    with xvirt.open(host.uri) as conn:
-        uuid = resolve_domain(conn, domain).uuid if domain else None
-        stream = conn.events(kinds={"lifecycle"}, uuid=uuid)
-        after = host.control.counters()["xenstore"]
-        stream.close()
-    return {k: after.get(k, 0) - before.get(k, 0) for k in ("WATCH", "READ")}
-
-
-def _wait_subscribed(host, before: dict, cost: dict) -> None:
-    """The listener made every request of ``cost``: it registered its watches and read every name
-    of its baseline snapshot (the names are read after the table), so whatever happens from now
-    on is news to it."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        now = host.control.counters()["xenstore"]
-        if all(now.get(k, 0) - before.get(k, 0) >= n for k, n in cost.items()):
-            return
-        time.sleep(0.02)
-    raise AssertionError("the event listener never subscribed")
-
-
 def test_event_loop_prints_virsh_lines_with_timestamps(simhost):
     simhost.control.call("settings", set={"dying_delay": 3.0})
-    cost = _listening_cost(simhost)
+    cost = listening_cost(simhost)
     before = simhost.control.counters()["xenstore"]
     proc = _spawn(simhost.uri, "--all", "--loop", "--timestamp", "--timeout", "60")
     try:
-        _wait_subscribed(simhost, before, cost)
+        wait_subscribed(simhost, before, cost)
         dom = running(simhost)[1]
         lines = []
         for op in ("pause", "unpause", "destroy"):
@@ -78,11 +50,11 @@ def test_event_loop_prints_virsh_lines_with_timestamps(simhost):
 
 def test_without_loop_the_first_event_ends_it(simhost):
     dom = running(simhost)[1]
-    cost = _listening_cost(simhost, dom["name"])
+    cost = listening_cost(simhost, dom["name"])
     before = simhost.control.counters()["xenstore"]
     proc = _spawn(simhost.uri, "--event", "lifecycle", "--domain", dom["name"])
     try:
-        _wait_subscribed(simhost, before, cost)
+        wait_subscribed(simhost, before, cost)
         simhost.control.op("pause", running(simhost)[2]["name"])   # another domain: filtered out
         simhost.control.op("pause", dom["name"])
         try:

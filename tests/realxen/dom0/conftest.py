@@ -6,7 +6,6 @@ console so the host-side test can report every in-dom0 failure by name.
 """
 
 import json
-import os
 import re
 import subprocess
 import sys

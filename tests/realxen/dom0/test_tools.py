@@ -4,7 +4,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import urllib.request
 
 from conftest import bracketed, run, wait_for, xl_list
