@@ -45,7 +45,12 @@ def _dom0_tests() -> list[str]:
 def dom0_run():
     t0 = time.monotonic()
     built = image.ensure_image()
-    res = image.boot(DOM0_SCRIPT, timeout=float(os.environ.get("XVIRT_REALXEN_TIMEOUT", "1200")))
+    # libvirt-python's own event-test.py (fetched by scripts/ensure-deps test; not committed)
+    event_test = Path(sys.prefix) / "share" / "xvirt-realclients" / "libvirt-python-9.0.0" / "examples" / "event-test.py"
+    if not event_test.is_file():
+        pytest.fail(f"{event_test} missing: run scripts/ensure-deps test first")
+    res = image.boot(DOM0_SCRIPT, timeout=float(os.environ.get("XVIRT_REALXEN_TIMEOUT", "1200")),
+                     extra={"event-test.py": event_test})
     results = {}
     for line in res.output.splitlines():
         if line.startswith("XVIRT_DOM0_RESULT "):
