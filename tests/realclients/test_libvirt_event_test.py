@@ -11,6 +11,7 @@ its own words, and ends through its close callback when the host stops.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,8 @@ def test_event_test_py_sees_cli_operations_then_the_close(simhost, loop):
     before = simhost.control.counters()["xenstore"]
     proc = subprocess.Popen([sys.executable, "-m", "xvirt.libvirt", str(EVENT_TEST), "--loop", loop,
                              "--timeout", "120", simhost.uri],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))   # its prints go to a pipe
     try:
         assert proc.stdout.readline() == f"Using uri '{simhost.uri}' and event loop '{loop}'\n"
         wait_subscribed(simhost, before, cost)

@@ -6,6 +6,7 @@ Each operation waits for its event before the next (another program's pause and 
 through the records, see docs/events.md).
 """
 
+import os
 import queue
 import subprocess
 import sys
@@ -96,7 +97,7 @@ def test_libvirt_python_event_test_py_sees_xl_operations(guests):
     g1 = guests["g1"]
     proc = subprocess.Popen([sys.executable, "-m", "xvirt.libvirt", EVENT_TEST, "--loop", "native",
                              "--timeout", "600", "xen:///"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))   # a pipe: no buffering
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
 
