@@ -1,7 +1,10 @@
-"""The host the three name-in-use test files (client, facade, cli) refuse names on, and its XML."""
+"""The host the three name-in-use test files (client, facade, cli) refuse names on, its XML, and
+the fixtures they import (``path``: which way the library reaches it; ``simhost``: that host,
+shadowing the shared ``simhost`` fixture in those modules)."""
 
 import uuid as _uuid
-from contextlib import contextmanager
+
+import pytest
 
 import xvirt
 from xvirt.testing import sim_host
@@ -13,8 +16,13 @@ XML = """<domain type='xen'><name>{name}</name><uuid>{uuid}</uuid><memory>131072
 <os><type>linux</type><kernel>/boot/vmlinuz</kernel></os></domain>"""
 
 
-@contextmanager
-def in_use_host(path: str):
+@pytest.fixture(params=PATHS)
+def path(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def simhost(path):
     """A host with 4 running guests; on libxl also one domain xvirt keeps defined (xl has none)."""
     with sim_host(domains=4, toolstack="xl" if path == "libxl" else "xend") as host:
         if path == "libxl":

@@ -12,6 +12,17 @@ from .errors import InvalidArgError, OperationInvalidError
 
 __all__ = ["METHODS"]
 
+METHODS: dict = {}   # name -> the virDomain method this module installs
+
+
+def _install(*fns) -> None:
+    """Make each function a method of ``virDomain`` under its own name (and list it in METHODS)."""
+    for fn in fns:
+        fn.__qualname__ = f"virDomain.{fn.__name__}"
+        setattr(virDomain, fn.__name__, fn)
+        METHODS[fn.__name__] = fn
+
+
 LIVE, CONFIG, VCPU_MAXIMUM, MEM_MAXIMUM = 1, 2, 4, 4
 
 
@@ -127,13 +138,9 @@ def isUpdated(self) -> int:
     return 0
 
 
-METHODS = {f.__name__: f for f in (pinVcpu, pinVcpuFlags, vcpuPinInfo, schedulerType, schedulerParameters,
-                                   schedulerParametersFlags, setSchedulerParameters, setSchedulerParametersFlags,
-                                   setVcpusFlags, setMemoryFlags, autostart, setAutostart, isUpdated)}
-for _name, _fn in METHODS.items():
-    _fn.__qualname__ = f"virDomain.{_name}"
-    setattr(virDomain, _name, _fn)
-del _name, _fn
+_install(pinVcpu, pinVcpuFlags, vcpuPinInfo, schedulerType, schedulerParameters, schedulerParametersFlags,
+         setSchedulerParameters, setSchedulerParametersFlags, setVcpusFlags, setMemoryFlags, autostart,
+         setAutostart, isUpdated)
 
 
 # -- save images and dumps ---------------------------------------------------------------------------
@@ -181,12 +188,7 @@ def coreDump(self, to: str, flags: int = 0) -> int:
     return 0
 
 
-MORE = {f.__name__: f for f in (managedSave, hasManagedSaveImage, managedSaveRemove, saveFlags, coreDump)}
-for _name, _fn in MORE.items():
-    _fn.__qualname__ = f"virDomain.{_name}"
-    setattr(virDomain, _name, _fn)
-METHODS.update(MORE)
-del _name, _fn
+_install(managedSave, hasManagedSaveImage, managedSaveRemove, saveFlags, coreDump)
 
 
 def _restore_flags(self, frm: str, dxml=None, flags: int = 0) -> int:
@@ -239,11 +241,7 @@ def setMetadata(self, type: int, metadata, key, uri, flags: int = 0) -> int:  # 
     return 0
 
 
-for _fn in (metadata, setMetadata):
-    _fn.__qualname__ = f"virDomain.{_fn.__name__}"
-    setattr(virDomain, _fn.__name__, _fn)
-    METHODS[_fn.__name__] = _fn
-del _fn
+_install(metadata, setMetadata)
 
 
 # -- device hot-plug --------------------------------------------------------------------------------------
@@ -279,11 +277,7 @@ def detachDeviceFlags(self, xml: str, flags: int = 0) -> int:
     return 0
 
 
-for _fn in (attachDevice, attachDeviceFlags, detachDevice, detachDeviceFlags):
-    _fn.__qualname__ = f"virDomain.{_fn.__name__}"
-    setattr(virDomain, _fn.__name__, _fn)
-    METHODS[_fn.__name__] = _fn
-del _fn
+_install(attachDevice, attachDeviceFlags, detachDevice, detachDeviceFlags)
 
 
 # -- migration: XenD's relocation service -----------------------------------------------------------------
@@ -319,8 +313,4 @@ def migrateToURI(self, duri: str, flags: int = 0, dname=None, bandwidth: int = 0
     return 0
 
 
-for _fn in (migrate, migrateToURI):
-    _fn.__qualname__ = f"virDomain.{_fn.__name__}"
-    setattr(virDomain, _fn.__name__, _fn)
-    METHODS[_fn.__name__] = _fn
-del _fn
+_install(migrate, migrateToURI)

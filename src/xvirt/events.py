@@ -153,7 +153,7 @@ class Tracker:
     Raw events are tuples ``(id, event, detail, uuid, name, domid)``.
     """
 
-    def __init__(self, max_memory: int = 65536) -> None:
+    def __init__(self, max_memory: int = 65536, *, hold_pauses: float = 0.0) -> None:
         self.known: dict[int, _Seen] = {}
         self.by_uuid: dict[str, int] = {}
         self._last_stop: OrderedDict[str, int] = OrderedDict()  # uuid -> STOPPED detail (or -2 reboot)
@@ -170,7 +170,7 @@ class Tracker:
         # happens to the domain, dropped when it dies first (see hold_pauses)
         self._held: dict[int, list] = {}
         self._destroying: dict[str, float] = {}   # uuid -> deadline: this process is destroying it
-        self.hold_pauses = 0.0       # seconds a records-only pause is held (0: told at once)
+        self.hold_pauses = hold_pauses   # seconds a records-only pause is held (0: told at once)
         self.teardown_hold = TEARDOWN_HOLD
         self._torn: dict[int, float] = {}          # domid -> when its devices were last seen going
         self.now = 0.0               # the caller's clock at the current input
@@ -431,16 +431,14 @@ def _touched(evs) -> tuple[set[int], set[int]]:
         parts = path.split("/")
         if len(parts) < 4 or parts[1:3] != ["local", "domain"] or not parts[3].isdigit():
             continue
-        domid = int(parts[3])
-        if len(parts) == 4 or parts[4] == "name":
+        domid, n = int(parts[3]), len(parts)
+        if n == 4 or parts[4] == "name":
             touched.add(domid)
-        n = len(parts)
         if n == 4 or (n == 7 and parts[4] == "device"):
             teardown.add(domid)              # the domain's directory, a frontend's directory
         elif parts[4] == "backend" and n >= 7 and parts[6].isdigit() and (n in (7, 8) or parts[-1] == "online"):
             teardown.add(int(parts[6]))      # a backend's directory, or its online switch
     return touched, teardown
-
 
 
 WATCHES = (("@introduceDomain", "xvirt-ev-intro"), ("@releaseDomain", "xvirt-ev-release"),
@@ -462,8 +460,7 @@ class EventSource:
         self.key = _host_key(target)
         self.poll_interval = poll_interval
         self.registry = registry
-        self.tracker = Tracker()
-        self.tracker.hold_pauses = pause_hold
+        self.tracker = Tracker(hold_pauses=pause_hold)
         self.counts: dict[str, int] = {}
         self.table_reads = 0
         self._subs: list = []

@@ -13,18 +13,7 @@ import pytest
 
 import xvirt
 from cli_helpers import Run
-from name_in_use_host import PATHS, XML, in_use_host
-
-
-@pytest.fixture(params=PATHS)
-def path(request) -> str:
-    return request.param
-
-
-@pytest.fixture
-def simhost(path):
-    with in_use_host(path) as host:
-        yield host
+from name_in_use_host import XML, path, simhost  # noqa: F401,F811 - path, simhost: fixtures for this module
 
 
 def read(path: str) -> bytes:

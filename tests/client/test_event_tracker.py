@@ -168,7 +168,7 @@ def test_devices_going_away_stretch_the_hold_until_the_domain_dies():
     assert kinds(t.tick(30.2 + ev.TEARDOWN_HOLD)) == [(ev.SUSPENDED, ev.SUSPENDED_PAUSED, 2)]
 
 
-def test_our_own_destroy_and_pause_need_no_hold():
+def test_our_own_destroy_hides_its_pause_and_our_own_pause_is_told_when_noted():
     t = held()
     assert t.note("destroying", U1, now=10.0) == []
     t.observe([rec(1, U1, dt.PAUSED), rec(2, U2, dt.RUNNING)], {}, now=10.1)

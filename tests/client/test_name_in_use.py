@@ -14,20 +14,9 @@ import pytest
 
 import xvirt
 from xvirt.errors import DomainExistsError, ErrorCode, LibvirtError
-from name_in_use_host import PATHS, XML, in_use_host
+from name_in_use_host import XML, path, simhost  # noqa: F401,F811 - path, simhost: fixtures for this module
 
 PROMISE = "a name already in use must be refused with DomainExistsError (VIR_ERR_DOM_EXIST, 28)"
-
-
-@pytest.fixture(params=PATHS)
-def path(request) -> str:
-    return request.param
-
-
-@pytest.fixture
-def simhost(path):
-    with in_use_host(path) as host:
-        yield host
 
 
 def config_files(host) -> dict:

@@ -11,20 +11,9 @@ import uuid as _uuid
 import pytest
 
 import xvirt.libvirt as libvirt
-from name_in_use_host import PATHS, XML, in_use_host
+from name_in_use_host import XML, path, simhost  # noqa: F401,F811 - path, simhost: fixtures for this module
 
 PROMISE = "a name already in use must be refused with VIR_ERR_DOM_EXIST (28)"
-
-
-@pytest.fixture(params=PATHS)
-def path(request) -> str:
-    return request.param
-
-
-@pytest.fixture
-def simhost(path):
-    with in_use_host(path) as host:
-        yield host
 
 
 def read(path: str) -> bytes:

@@ -540,15 +540,13 @@ class XenDriver:
         self.ts.reboot(uuid)
 
     def destroy(self, uuid: str) -> None:
-        if self.ts.pauses_before_destroy:   # that pause is part of the destroy, not an event
-            _events.notify(self, "destroying", uuid)
-            try:
-                self.ts.destroy(uuid)
-            except BaseException:
-                _events.notify(self, "destroy_failed", uuid)
-                raise
-        else:
+        # a toolstack may pause before it destroys (libxl): that pause is part of the destroy
+        _events.notify(self, "destroying", uuid)
+        try:
             self.ts.destroy(uuid)
+        except BaseException:
+            _events.notify(self, "destroy_failed", uuid)
+            raise
 
     def suspend(self, uuid: str) -> None:
         self.ts.pause(uuid)

@@ -75,6 +75,9 @@ class XendOpError(Exception):
         self.message = message
 
 
+BACKEND_KINDS = ("vbd", "tap", "vif", "console")   # dom0's backend directories a domain may have
+
+
 @dataclass
 class HostSettings:
     name: str = "default"
@@ -273,8 +276,7 @@ class Host:
             for path in (f"/local/domain/{domid}", f"/vm/{uuid}"):
                 if self.tree.exists(path):
                     self.tree.rm(path)
-            for path in (f"/libxl/{domid}", *(f"/local/domain/0/backend/{kind}/{domid}"
-                                               for kind in ("vbd", "tap", "vif", "console"))):
+            for path in (f"/libxl/{domid}", *(f"/local/domain/0/backend/{kind}/{domid}" for kind in BACKEND_KINDS)):
                 if self.tree.exists(path):
                     self.tree.rm(path)
 
@@ -524,7 +526,7 @@ class Host:
             dom.paused = True
             self._publish(dom)
             with self.tree.batch():
-                for kind in ("vbd", "vif", "console"):
+                for kind in BACKEND_KINDS:
                     base = f"/local/domain/0/backend/{kind}/{domid}"
                     for dev in (self.tree.directory(base) if self.tree.exists(base) else []):
                         self.tree.write(f"{base}/{dev}/online", b"0")
